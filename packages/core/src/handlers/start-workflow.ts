@@ -1,0 +1,53 @@
+import { Messages, type StartWorkflow } from '../messages/messages.js';
+import { WorkflowStatus } from '../model/status.js';
+import { loadWorkflowOrReport, newTx, retryOnConcurrency } from './common.js';
+import { type HandlerDeps, type HandlerInput, recordEvent } from './deps.js';
+
+/** NOT_STARTED -> RUNNING, then StartStage for every initial stage (engine.md §4.1). */
+export async function handleStartWorkflow(deps: HandlerDeps, input: HandlerInput<StartWorkflow>): Promise<void> {
+  await retryOnConcurrency(deps, async () => {
+    const workflow = await loadWorkflowOrReport(deps, input);
+    if (!workflow || workflow.status !== WorkflowStatus.NOT_STARTED) return;
+    const now = deps.clock.now();
+    const tx = newTx(input);
+
+    if (workflow.isCanceled) {
+      // Decision Q14: a workflow canceled before it started ends CANCELED right away.
+      tx.updateWorkflow(workflow, { status: WorkflowStatus.CANCELED, endTime: now }, WorkflowStatus.NOT_STARTED);
+      await deps.store.commit(tx);
+      return;
+    }
+    if (workflow.startTimeExpiry !== null && now > workflow.startTimeExpiry) {
+      tx.push(Messages.cancelWorkflow(workflow.id, 'system', 'Could not begin execution before start time expiry'));
+      await deps.store.commit(tx);
+      return;
+    }
+    if (workflow.isLimitConcurrent && workflow.pipelineConfigId && workflow.maxConcurrentExecutions > 0) {
+      const running = await deps.store.countWorkflows({ pipelineConfigId: workflow.pipelineConfigId, statuses: [WorkflowStatus.RUNNING] });
+      if (running >= workflow.maxConcurrentExecutions) {
+        tx.updateWorkflow(workflow, { status: WorkflowStatus.BUFFERED }, WorkflowStatus.NOT_STARTED);
+        await deps.store.commit(tx);
+        return;
+      }
+    }
+    const stages = await deps.store.retrieveStageSummaries(workflow.id);
+    const initial = stages.filter((s) => s.parentStageId === null && s.requisiteStageRefIds.length === 0);
+    if (initial.length === 0) {
+      tx.updateWorkflow(workflow, { status: WorkflowStatus.TERMINAL, endTime: now }, WorkflowStatus.NOT_STARTED);
+      await deps.store.commit(tx);
+      return;
+    }
+    tx.updateWorkflow(workflow, { status: WorkflowStatus.RUNNING, startTime: now }, WorkflowStatus.NOT_STARTED);
+    for (const stage of initial) tx.push(Messages.startStage(workflow.id, stage.id));
+    recordEvent(deps, tx, {
+      eventType: 'workflow.started',
+      entityType: 'workflow',
+      entityId: workflow.id,
+      workflowId: workflow.id,
+      version: 2,
+      data: { start_time: now, initial_stage_ids: initial.map((s) => s.id), context: workflow.context, application: workflow.application, name: workflow.name, stage_count: stages.length },
+      sourceHandler: 'StartWorkflowHandler',
+    });
+    await deps.store.commit(tx);
+  });
+}

@@ -1,0 +1,383 @@
+import { randomUUID } from 'node:crypto';
+import { type Clock, systemClock } from '../clock.js';
+import { ClaimBlockedError, ConcurrencyError, LeaseLostError, StageNotFoundError, WorkflowNotFoundError } from '../errors.js';
+import type { Message } from '../messages/messages.js';
+import { StageExecution } from '../model/stage-execution.js';
+import { isComplete } from '../model/status.js';
+import { Workflow } from '../model/workflow.js';
+import type { DeadLetter, Delivery, PollOptions, PushOptions, Queue, StageSummary, WorkflowQuery, WorkflowStore } from '../store/interfaces.js';
+import type { Transaction } from '../store/transaction.js';
+
+interface QueueRow {
+  id: number;
+  message: Message;
+  deliverAt: number;
+  leaseUntil: number | null;
+  leaseToken: string | null;
+  attempts: number;
+  maxAttempts: number;
+  lastError: string | null;
+}
+
+/**
+ * The shared state behind an in-memory store and queue, so a commit can write state and push
+ * messages atomically. Everything is copied in and out: callers never share objects with it.
+ */
+export class InMemoryDatabase {
+  readonly workflows = new Map<string, Workflow>();
+  readonly stages = new Map<string, StageExecution>();
+  readonly stageIdsByWorkflow = new Map<string, string[]>();
+  readonly rows = new Map<number, QueueRow>();
+  readonly deadLetters = new Map<number, DeadLetter>();
+  readonly claims = new Map<string, string>();
+  /** Event records written by commits (see @stabilize/events). */
+  readonly events: unknown[] = [];
+  private nextRowId = 1;
+  private nextDeadLetterId = 1;
+  private waiters = new Set<() => void>();
+
+  constructor(readonly clock: Clock = systemClock) {}
+
+  insertRow(message: Message, delayMs: number, maxAttempts: number): void {
+    const id = this.nextRowId++;
+    this.rows.set(id, { id, message: structuredClone(message), deliverAt: this.clock.now() + delayMs, leaseUntil: null, leaseToken: null, attempts: 0, maxAttempts, lastError: null });
+  }
+
+  moveToDeadLetters(row: QueueRow, error: string): void {
+    this.rows.delete(row.id);
+    const id = this.nextDeadLetterId++;
+    this.deadLetters.set(id, {
+      id: String(id),
+      originalId: String(row.id),
+      messageType: row.message.type,
+      message: structuredClone(row.message),
+      payload: JSON.stringify(row.message),
+      attempts: row.attempts,
+      error,
+      movedAt: this.clock.now(),
+    });
+  }
+
+  wake(): void {
+    const waiters = [...this.waiters];
+    this.waiters.clear();
+    for (const w of waiters) w();
+  }
+
+  waitForChange(maxWaitMs: number, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, maxWaitMs));
+      this.waiters.add(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+}
+
+const copyWorkflowRow = (w: Workflow) =>
+  new Workflow({ ...w, stages: [], context: structuredClone(w.context), trigger: structuredClone(w.trigger), paused: w.paused ? { ...w.paused } : null });
+
+export class InMemoryWorkflowStore implements WorkflowStore {
+  readonly db: InMemoryDatabase;
+
+  /** Pass the queue (or its database) so commits push into that queue. */
+  constructor(shared?: InMemoryQueue | InMemoryDatabase) {
+    this.db = shared instanceof InMemoryQueue ? shared.db : (shared ?? new InMemoryDatabase());
+  }
+
+  async store(workflow: Workflow): Promise<void> {
+    workflow.validate();
+    if (this.db.workflows.has(workflow.id)) throw new ConcurrencyError(`Workflow ${workflow.id} is already stored`);
+    this.insertWorkflow(workflow);
+  }
+
+  private insertWorkflow(workflow: Workflow): void {
+    this.db.workflows.set(workflow.id, copyWorkflowRow({ ...workflow, createdAt: workflow.createdAt ?? this.db.clock.now() } as Workflow));
+    this.db.stageIdsByWorkflow.set(workflow.id, []);
+    for (const stage of workflow.stages) this.insertStage(workflow.id, stage);
+  }
+
+  private insertStage(workflowId: string, stage: StageExecution): void {
+    const copy = stage.clone();
+    copy.executionId = workflowId;
+    this.db.stages.set(copy.id, copy);
+    this.db.stageIdsByWorkflow.get(workflowId)?.push(copy.id);
+  }
+
+  async retrieve(workflowId: string): Promise<Workflow> {
+    const workflow = await this.retrieveWorkflowOnly(workflowId);
+    for (const id of this.db.stageIdsByWorkflow.get(workflowId) ?? []) workflow.stages.push(this.db.stages.get(id)!.clone());
+    return workflow;
+  }
+
+  async retrieveWorkflowOnly(workflowId: string): Promise<Workflow> {
+    const row = this.db.workflows.get(workflowId);
+    if (!row) throw new WorkflowNotFoundError(workflowId);
+    return copyWorkflowRow(row);
+  }
+
+  async retrieveStage(stageId: string): Promise<StageExecution> {
+    const stage = this.db.stages.get(stageId);
+    if (!stage) throw new StageNotFoundError(stageId);
+    return stage.clone();
+  }
+
+  private stagesOf(workflowId: string): StageExecution[] {
+    return (this.db.stageIdsByWorkflow.get(workflowId) ?? []).map((id) => this.db.stages.get(id)!);
+  }
+
+  async retrieveStagesByRefIds(workflowId: string, refIds: readonly string[]): Promise<StageExecution[]> {
+    const wanted = new Set(refIds);
+    return this.stagesOf(workflowId)
+      .filter((s) => wanted.has(s.refId))
+      .map((s) => s.clone());
+  }
+
+  async retrieveDownstreamStages(workflowId: string, refId: string): Promise<StageExecution[]> {
+    return this.stagesOf(workflowId)
+      .filter((s) => s.requisiteStageRefIds.includes(refId))
+      .map((s) => s.clone());
+  }
+
+  async retrieveSyntheticStages(parentStageId: string): Promise<StageExecution[]> {
+    const parent = this.db.stages.get(parentStageId);
+    if (!parent) return [];
+    return this.stagesOf(parent.executionId)
+      .filter((s) => s.parentStageId === parentStageId)
+      .map((s) => s.clone());
+  }
+
+  async retrieveStageSummaries(workflowId: string): Promise<StageSummary[]> {
+    return this.stagesOf(workflowId).map((s) => ({
+      id: s.id,
+      refId: s.refId,
+      status: s.status,
+      requisiteStageRefIds: [...s.requisiteStageRefIds],
+      parentStageId: s.parentStageId,
+      syntheticStageOwner: s.syntheticStageOwner,
+      context: structuredClone(s.context),
+      outputs: structuredClone(s.outputs),
+    }));
+  }
+
+  private matching(query: WorkflowQuery): Workflow[] {
+    const statuses = query.statuses ? new Set(query.statuses) : null;
+    return [...this.db.workflows.values()]
+      .filter(
+        (w) =>
+          (query.application === undefined || w.application === query.application) &&
+          (query.pipelineConfigId === undefined || w.pipelineConfigId === query.pipelineConfigId) &&
+          (statuses === null || statuses.has(w.status)) &&
+          (query.startedAfter === undefined || w.startTime === null || w.startTime >= query.startedAfter) &&
+          (query.afterId === undefined || w.id > query.afterId),
+      )
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  async countWorkflows(query: WorkflowQuery): Promise<number> {
+    return this.matching(query).length;
+  }
+
+  async listWorkflows(query: WorkflowQuery): Promise<Workflow[]> {
+    return this.matching(query)
+      .slice(0, query.limit ?? 100)
+      .map(copyWorkflowRow);
+  }
+
+  /** Validates every precondition first, then applies all changes: all or nothing. */
+  async commit(tx: Transaction): Promise<void> {
+    const db = this.db;
+    if (tx.consumed) {
+      const row = db.rows.get(Number(tx.consumed.deliveryId));
+      if (!row || row.leaseToken !== tx.consumed.leaseToken) throw new LeaseLostError(`Message ${tx.consumed.deliveryId} is no longer held by this worker`);
+    }
+    for (const w of tx.workflowInserts) if (db.workflows.has(w.id)) throw new ConcurrencyError(`Workflow ${w.id} is already stored`);
+    for (const { stage, expectedStatus } of tx.stageUpdates) {
+      const current = db.stages.get(stage.id);
+      if (!current) {
+        if (tx.stageInserts.some((s) => s.id === stage.id)) continue;
+        throw new StageNotFoundError(stage.id);
+      }
+      if (current.version !== stage.version || (expectedStatus !== undefined && current.status !== expectedStatus)) {
+        throw new ConcurrencyError(`Stage ${stage.id} changed concurrently (version ${current.version}, status ${current.status})`);
+      }
+    }
+    for (const { workflowId, expectedStatus } of tx.workflowUpdates) {
+      const current = db.workflows.get(workflowId);
+      if (!current) throw new WorkflowNotFoundError(workflowId);
+      if (expectedStatus !== undefined && current.status !== expectedStatus) throw new ConcurrencyError(`Workflow ${workflowId} is ${current.status}, expected ${expectedStatus}`);
+    }
+    const claimsToTake: Array<[string, string]> = [];
+    for (const claim of tx.claims) {
+      const key = `${claim.executionId}|${claim.claimKey}`;
+      const owner = db.claims.get(key);
+      if (owner !== undefined && owner !== claim.stageId) {
+        const ownerStage = db.stages.get(owner);
+        const stealable = claim.stealIfOwnerComplete && (!ownerStage || isComplete(ownerStage.status));
+        if (!stealable) throw new ClaimBlockedError(claim.claimKey, owner);
+      }
+      claimsToTake.push([key, claim.stageId]);
+    }
+
+    // Apply.
+    for (const w of tx.workflowInserts) this.insertWorkflow(w);
+    for (const [key, stageId] of claimsToTake) db.claims.set(key, stageId);
+    for (const { workflowId, fields } of tx.workflowUpdates) {
+      const current = db.workflows.get(workflowId)!;
+      Object.assign(current, structuredClone(fields));
+    }
+    for (const stage of tx.stageInserts) {
+      if (!db.stageIdsByWorkflow.has(stage.executionId)) throw new WorkflowNotFoundError(stage.executionId);
+      this.insertStage(stage.executionId, stage);
+    }
+    for (const { stage } of tx.stageUpdates) {
+      const current = db.stages.get(stage.id)!;
+      if (tx.stageInserts.some((s) => s.id === stage.id)) continue;
+      const copy = stage.clone();
+      copy.version = current.version + 1;
+      copy.executionId = current.executionId;
+      // Structure is written once at insert; updates change state only.
+      copy.requisiteStageRefIds = current.requisiteStageRefIds;
+      copy.parentStageId = current.parentStageId;
+      copy.syntheticStageOwner = current.syntheticStageOwner;
+      db.stages.set(stage.id, copy);
+    }
+    for (const { stage } of tx.stageUpdates) stage.version += 1;
+    for (const { message, delayMs } of tx.messages) db.insertRow(message, delayMs, 10);
+    db.events.push(...tx.events);
+    if (tx.consumed) db.rows.delete(Number(tx.consumed.deliveryId));
+    if (tx.messages.length > 0) db.wake();
+  }
+
+  async close(): Promise<void> {}
+}
+
+export class InMemoryQueue implements Queue {
+  readonly db: InMemoryDatabase;
+
+  constructor(options: { clock?: Clock; db?: InMemoryDatabase } = {}) {
+    this.db = options.db ?? new InMemoryDatabase(options.clock);
+  }
+
+  async push(message: Message, options: PushOptions = {}): Promise<void> {
+    this.db.insertRow(message, options.delayMs ?? 0, options.maxAttempts ?? 10);
+    this.db.wake();
+  }
+
+  async poll(options: PollOptions): Promise<Delivery[]> {
+    const now = this.db.clock.now();
+    const available = [...this.db.rows.values()]
+      .filter((r) => r.deliverAt <= now && (r.leaseUntil === null || r.leaseUntil <= now))
+      .sort((a, b) => a.deliverAt - b.deliverAt || a.id - b.id);
+    const result: Delivery[] = [];
+    for (const row of available) {
+      if (result.length >= options.limit) break;
+      if (row.attempts >= row.maxAttempts) {
+        this.db.moveToDeadLetters(row, row.lastError ?? `Exceeded max_attempts (${row.maxAttempts})`);
+        continue;
+      }
+      row.attempts += 1;
+      row.leaseToken = randomUUID();
+      row.leaseUntil = now + options.leaseMs;
+      result.push({ id: String(row.id), message: structuredClone(row.message), attempts: row.attempts, maxAttempts: row.maxAttempts, leaseToken: row.leaseToken, deliverAt: row.deliverAt });
+    }
+    return result;
+  }
+
+  private owned(delivery: Delivery): QueueRow | undefined {
+    const row = this.db.rows.get(Number(delivery.id));
+    return row && row.leaseToken === delivery.leaseToken ? row : undefined;
+  }
+
+  async ack(delivery: Delivery): Promise<boolean> {
+    const row = this.owned(delivery);
+    if (!row) return false;
+    this.db.rows.delete(row.id);
+    return true;
+  }
+
+  async reschedule(delivery: Delivery, delayMs: number, error?: string): Promise<boolean> {
+    const row = this.owned(delivery);
+    if (!row) return false;
+    row.lastError = error ?? row.lastError;
+    if (row.attempts >= row.maxAttempts) {
+      this.db.moveToDeadLetters(row, `Exceeded max_attempts (${row.maxAttempts})${error ? `: ${error}` : ''}`);
+      return true;
+    }
+    row.leaseToken = null;
+    row.leaseUntil = null;
+    row.deliverAt = this.db.clock.now() + delayMs;
+    this.db.wake();
+    return true;
+  }
+
+  async extendLease(delivery: Delivery, leaseMs: number): Promise<boolean> {
+    const row = this.owned(delivery);
+    if (!row) return false;
+    row.leaseUntil = this.db.clock.now() + leaseMs;
+    return true;
+  }
+
+  async size(): Promise<number> {
+    return this.db.rows.size;
+  }
+
+  async nextDeliveryTime(): Promise<number | null> {
+    let next: number | null = null;
+    for (const row of this.db.rows.values()) {
+      const at = row.leaseUntil !== null ? Math.max(row.deliverAt, row.leaseUntil) : row.deliverAt;
+      if (next === null || at < next) next = at;
+    }
+    return next;
+  }
+
+  waitForMessages(maxWaitMs: number, signal?: AbortSignal): Promise<void> {
+    return this.db.waitForChange(maxWaitMs, signal);
+  }
+
+  async hasPendingMessageForTask(taskId: string): Promise<boolean> {
+    for (const row of this.db.rows.values()) if ((row.message as { taskId?: string }).taskId === taskId) return true;
+    return false;
+  }
+
+  async moveToDeadLetters(delivery: Delivery, error: string): Promise<void> {
+    const row = this.db.rows.get(Number(delivery.id));
+    if (row) this.db.moveToDeadLetters(row, error);
+  }
+
+  async listDeadLetters(options: { limit?: number; messageType?: string } = {}): Promise<DeadLetter[]> {
+    return [...this.db.deadLetters.values()].filter((d) => options.messageType === undefined || d.messageType === options.messageType).slice(0, options.limit ?? 100);
+  }
+
+  async replayDeadLetter(id: string): Promise<boolean> {
+    const letter = this.db.deadLetters.get(Number(id));
+    if (!letter?.message) return false;
+    this.db.deadLetters.delete(Number(id));
+    await this.push(letter.message);
+    return true;
+  }
+
+  async deadLetterCount(): Promise<number> {
+    return this.db.deadLetters.size;
+  }
+
+  async clearDeadLetters(): Promise<number> {
+    const n = this.db.deadLetters.size;
+    this.db.deadLetters.clear();
+    return n;
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** A store and a queue that share one in-memory database. */
+export function createInMemoryBackend(options: { clock?: Clock } = {}): { store: InMemoryWorkflowStore; queue: InMemoryQueue } {
+  const queue = new InMemoryQueue(options);
+  return { store: new InMemoryWorkflowStore(queue), queue };
+}

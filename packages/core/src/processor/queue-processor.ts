@@ -1,0 +1,263 @@
+import { type Clock, ManualClock, systemClock } from '../clock.js';
+import { StageDefinitionBuilderFactory } from '../builders/stage-definition-builder.js';
+import { ConcurrencyError, ConfigurationError, errorMessage, LeaseLostError } from '../errors.js';
+import { type EventRecorder, noopEventRecorder } from '../events/recorder.js';
+import { DEFAULT_HANDLER_CONFIG, type HandlerConfig } from '../handlers/config.js';
+import { type HandlerDeps, type Logger, RunningTasks, silentLogger } from '../handlers/deps.js';
+import { defaultHandlers, type Handler, type HandlerMap } from '../handlers/index.js';
+import type { Message, MessageType } from '../messages/messages.js';
+import type { Delivery, Queue, WorkflowStore } from '../store/interfaces.js';
+import type { Transaction } from '../store/transaction.js';
+import { TaskRegistry } from '../task/registry.js';
+
+export interface QueueProcessorOptions {
+  store: WorkflowStore;
+  taskRegistry?: TaskRegistry;
+  builders?: StageDefinitionBuilderFactory;
+  clock?: Clock;
+  handlerConfig?: Partial<HandlerConfig>;
+  recorder?: EventRecorder;
+  logger?: Logger;
+  /** Handlers (other than RunTask) in flight at once. Default 10. */
+  maxWorkers?: number;
+  /** Task bodies executing at once. Default 10. */
+  maxConcurrentTasks?: number;
+  /** How long a claimed message stays exclusive without a heartbeat. Default 60 s. */
+  leaseMs?: number;
+  /** Delay before a message whose handler threw is delivered again. Default 15 s (upstream). */
+  retryDelayMs?: number;
+  /** Longest sleep of an idle worker between checks when no wake-up arrives. Default 1 s. */
+  idlePollMs?: number;
+}
+
+export interface ProcessAllOptions {
+  /** Wall-clock budget; the drain stops (without error) when it runs out. Default 60 s. */
+  timeoutMs?: number;
+}
+
+/**
+ * Claims messages from the queue and runs their handlers: concurrently across messages, bounded by
+ * `maxWorkers` for handlers and `maxConcurrentTasks` for task bodies. `processAll` drains for
+ * scripts and tests; `start` / `stop` run a long-lived worker.
+ */
+export class QueueProcessor {
+  readonly deps: HandlerDeps;
+  private readonly handlers: HandlerMap = defaultHandlers();
+  private readonly maxWorkers: number;
+  private readonly maxConcurrentTasks: number;
+  private readonly leaseMs: number;
+  private readonly retryDelayMs: number;
+  private readonly idlePollMs: number;
+  private readonly consumed = new Set<string>();
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private handlerCount = 0;
+  private taskCount = 0;
+  private running = false;
+  private draining = false;
+  private loop: Promise<void> | null = null;
+  private stopController: AbortController | null = null;
+  private firstError: unknown = null;
+  private processed = 0;
+
+  constructor(
+    readonly queue: Queue,
+    options: QueueProcessorOptions,
+  ) {
+    if (!options?.store) throw new ConfigurationError('QueueProcessor needs a store');
+    const store = options.store;
+    const consumed = this.consumed;
+    // Handlers see the store through this wrapper, which notes the deliveries their commits consumed.
+    const trackingStore: WorkflowStore = Object.create(store, {
+      commit: {
+        value: async (tx: Transaction) => {
+          await store.commit(tx);
+          if (tx.consumed) consumed.add(tx.consumed.deliveryId);
+        },
+      },
+    });
+    this.deps = {
+      store: trackingStore,
+      registry: options.taskRegistry ?? new TaskRegistry(),
+      builders: options.builders ?? new StageDefinitionBuilderFactory(),
+      clock: options.clock ?? systemClock,
+      config: { ...DEFAULT_HANDLER_CONFIG, ...options.handlerConfig },
+      recorder: options.recorder ?? noopEventRecorder,
+      logger: options.logger ?? silentLogger,
+      runningTasks: new RunningTasks(),
+    };
+    this.maxWorkers = options.maxWorkers ?? 10;
+    this.maxConcurrentTasks = options.maxConcurrentTasks ?? 10;
+    this.leaseMs = options.leaseMs ?? 60_000;
+    this.retryDelayMs = options.retryDelayMs ?? options.handlerConfig?.retryDelayMs ?? 15_000;
+    this.idlePollMs = options.idlePollMs ?? 1000;
+  }
+
+  /** Replaces (or adds) the handler of one message type. */
+  registerHandler<T extends MessageType>(type: T, handler: Handler<Extract<Message, { type: T }>> | undefined): void {
+    (this.handlers as Record<string, unknown>)[type] = handler;
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  /** Messages handled since this processor was created. */
+  get processedCount(): number {
+    return this.processed;
+  }
+
+  /**
+   * Handles messages until the queue is empty or `timeoutMs` passes. With a ManualClock, delayed
+   * messages are reached by moving the clock forward instead of waiting. Rethrows the first handler
+   * error (after the message was rescheduled), like the upstream drain.
+   */
+  async processAll(options: ProcessAllOptions = {}): Promise<number> {
+    if (this.draining || this.running) return 0;
+    this.draining = true;
+    this.firstError = null;
+    const deadline = performance.now() + (options.timeoutMs ?? 60_000);
+    const before = this.processed;
+    try {
+      while (performance.now() < deadline) {
+        const claimed = await this.fill();
+        if (this.firstError) break;
+        if (claimed > 0) continue;
+        if (this.inFlight.size > 0) {
+          await Promise.race([...this.inFlight.values(), this.queue.waitForMessages(this.idlePollMs)]);
+          continue;
+        }
+        if ((await this.queue.size()) === 0) break;
+        const next = await this.queue.nextDeliveryTime();
+        const now = this.deps.clock.now();
+        if (next !== null && next > now) {
+          if (this.deps.clock instanceof ManualClock) this.deps.clock.set(next);
+          else await this.queue.waitForMessages(Math.min(next - now, deadline - performance.now(), this.idlePollMs));
+        } else if (next === null) {
+          break;
+        } else {
+          // Deliverable but not claimable right now (leased by another worker): wait for a change.
+          await this.queue.waitForMessages(Math.min(this.idlePollMs, 50));
+        }
+      }
+      await Promise.allSettled([...this.inFlight.values()]);
+    } finally {
+      this.draining = false;
+    }
+    if (this.firstError) {
+      const error = this.firstError;
+      this.firstError = null;
+      throw error;
+    }
+    return this.processed - before;
+  }
+
+  /** Claims and handles one message; false when none was deliverable. Rethrows a handler error. */
+  async processOne(): Promise<boolean> {
+    const [delivery] = await this.queue.poll({ limit: 1, leaseMs: this.leaseMs });
+    if (!delivery) return false;
+    this.firstError = null;
+    await this.handle(delivery);
+    if (this.firstError) {
+      const error = this.firstError;
+      this.firstError = null;
+      throw error;
+    }
+    return true;
+  }
+
+  /** Runs as a long-lived worker until `stop()`. Idle, it sleeps until the queue signals new work. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.stopController = new AbortController();
+    const signal = this.stopController.signal;
+    this.loop = (async () => {
+      while (!signal.aborted) {
+        try {
+          const claimed = await this.fill();
+          if (claimed > 0) continue;
+          const next = await this.queue.nextDeliveryTime();
+          const now = this.deps.clock.now();
+          const wait = next === null ? this.idlePollMs : Math.max(1, Math.min(next - now, this.idlePollMs));
+          if (this.inFlight.size > 0 && this.atCapacity()) {
+            await Promise.race([...this.inFlight.values(), this.queue.waitForMessages(wait, signal)]);
+          } else {
+            await this.queue.waitForMessages(wait, signal);
+          }
+        } catch (error) {
+          this.deps.logger.error('Worker loop error; retrying', { error: errorMessage(error) });
+          await this.deps.clock.sleep(Math.min(this.idlePollMs, 1000), signal);
+        }
+      }
+    })();
+  }
+
+  /** Stops claiming new messages and waits for the in-flight ones to finish (graceful shutdown). */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.stopController?.abort();
+    await this.loop;
+    await Promise.allSettled([...this.inFlight.values()]);
+    this.running = false;
+    this.loop = null;
+  }
+
+  private atCapacity(): boolean {
+    return this.handlerCount >= this.maxWorkers || this.taskCount >= this.maxConcurrentTasks * 2;
+  }
+
+  /** Claims as many messages as there are free slots and starts their handlers. */
+  private async fill(): Promise<number> {
+    const free = Math.min(this.maxWorkers - this.handlerCount, this.maxConcurrentTasks * 2 - this.taskCount);
+    if (free <= 0) return 0;
+    const deliveries = await this.queue.poll({ limit: free, leaseMs: this.leaseMs });
+    for (const delivery of deliveries) {
+      const promise = this.handle(delivery).finally(() => this.inFlight.delete(delivery.id));
+      this.inFlight.set(delivery.id, promise);
+    }
+    return deliveries.length;
+  }
+
+  private async handle(delivery: Delivery): Promise<void> {
+    const isTask = delivery.message.type === 'RunTask';
+    if (isTask) this.taskCount++;
+    else this.handlerCount++;
+    const heartbeat = setInterval(() => {
+      this.queue.extendLease(delivery, this.leaseMs).catch(() => undefined);
+    }, Math.max(50, this.leaseMs / 2));
+    heartbeat.unref?.();
+    try {
+      const handler = this.handlers[delivery.message.type] as Handler | undefined;
+      if (!handler) throw new ConfigurationError(`No handler registered for ${delivery.message.type}`);
+      await this.withTaskSlot(isTask, () => handler(this.deps, { message: delivery.message, delivery }));
+      if (!this.consumed.delete(delivery.id)) await this.queue.ack(delivery);
+      this.processed++;
+    } catch (error) {
+      this.consumed.delete(delivery.id);
+      if (error instanceof LeaseLostError) return; // another worker owns the message now
+      this.deps.logger.warn('Handler failed; message rescheduled', { type: delivery.message.type, attempts: delivery.attempts, error: errorMessage(error) });
+      const delay = error instanceof ConcurrencyError ? Math.min(this.retryDelayMs, 100) : this.retryDelayMs;
+      await this.queue.reschedule(delivery, delay, `${(error as Error)?.name ?? 'Error'}: ${errorMessage(error)}`).catch(() => undefined);
+      if (!(error instanceof ConcurrencyError)) this.firstError ??= error;
+    } finally {
+      clearInterval(heartbeat);
+      if (isTask) this.taskCount--;
+      else this.handlerCount--;
+    }
+  }
+
+  private readonly taskWaiters: Array<() => void> = [];
+  private tasksExecuting = 0;
+
+  private async withTaskSlot<T>(isTask: boolean, body: () => Promise<T>): Promise<T> {
+    if (!isTask) return body();
+    while (this.tasksExecuting >= this.maxConcurrentTasks) await new Promise<void>((r) => this.taskWaiters.push(r));
+    this.tasksExecuting++;
+    try {
+      return await body();
+    } finally {
+      this.tasksExecuting--;
+      this.taskWaiters.shift()?.();
+    }
+  }
+}

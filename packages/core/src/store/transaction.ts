@@ -1,0 +1,117 @@
+import type { Message } from '../messages/messages.js';
+import type { StageExecution } from '../model/stage-execution.js';
+import type { WorkflowStatus } from '../model/status.js';
+import type { PausedDetails, Workflow } from '../model/workflow.js';
+
+/** Workflow fields a handler may change after the workflow was stored. */
+export interface WorkflowStateUpdate {
+  status?: WorkflowStatus;
+  startTime?: number | null;
+  endTime?: number | null;
+  isCanceled?: boolean;
+  canceledBy?: string | null;
+  cancellationReason?: string | null;
+  paused?: PausedDetails | null;
+}
+
+export interface StageUpdate {
+  stage: StageExecution;
+  /** Compare-and-swap: the write only succeeds while the stored status is this one. */
+  expectedStatus?: WorkflowStatus;
+}
+
+export interface WorkflowUpdate {
+  workflowId: string;
+  fields: WorkflowStateUpdate;
+  /** Compare-and-swap on the stored workflow status. */
+  expectedStatus?: WorkflowStatus;
+}
+
+export interface PendingMessage {
+  message: Message;
+  delayMs: number;
+}
+
+/** The delivery a handler consumed: committing the transaction removes it from the queue. */
+export interface ConsumedDelivery {
+  deliveryId: string;
+  leaseToken: string;
+}
+
+export interface ClaimRequest {
+  executionId: string;
+  claimKey: string;
+  stageId: string;
+  /** Take the claim over when its owner stage is complete or gone. */
+  stealIfOwnerComplete: boolean;
+}
+
+/**
+ * Everything one handler changes, committed atomically by `WorkflowStore.commit`: version-checked
+ * stage writes, workflow status changes, follow-up messages and the consumed delivery (the
+ * "processed" mark). A crash before commit changes nothing; after commit, both state and the
+ * messages that continue the work are there.
+ */
+export class Transaction {
+  readonly stageInserts: StageExecution[] = [];
+  readonly stageUpdates: StageUpdate[] = [];
+  readonly workflowUpdates: WorkflowUpdate[] = [];
+  readonly messages: PendingMessage[] = [];
+  readonly claims: ClaimRequest[] = [];
+  readonly workflowInserts: Workflow[] = [];
+  /** Event records for the event store, written in the same transaction (see EventRecorder). */
+  readonly events: unknown[] = [];
+  consumed: ConsumedDelivery | null = null;
+
+  insertWorkflow(workflow: Workflow): this {
+    this.workflowInserts.push(workflow);
+    return this;
+  }
+
+  insertStage(stage: StageExecution): this {
+    this.stageInserts.push(stage);
+    return this;
+  }
+
+  /** Writes status, context, outputs, times and tasks of `stage` if its version is unchanged. */
+  updateStage(stage: StageExecution, expectedStatus?: WorkflowStatus): this {
+    const existing = this.stageUpdates.findIndex((u) => u.stage.id === stage.id);
+    if (existing >= 0) this.stageUpdates.splice(existing, 1);
+    this.stageUpdates.push(expectedStatus === undefined ? { stage } : { stage, expectedStatus });
+    return this;
+  }
+
+  updateWorkflow(workflow: Pick<Workflow, 'id'>, fields: WorkflowStateUpdate, expectedStatus?: WorkflowStatus): this {
+    this.workflowUpdates.push(expectedStatus === undefined ? { workflowId: workflow.id, fields } : { workflowId: workflow.id, fields, expectedStatus });
+    return this;
+  }
+
+  push(message: Message, delayMs = 0): this {
+    this.messages.push({ message, delayMs: Math.max(0, Math.round(delayMs)) });
+    return this;
+  }
+
+  /** Requires a claim row; the commit fails with ClaimBlockedError when another stage holds it. */
+  acquireClaim(claim: ClaimRequest): this {
+    this.claims.push(claim);
+    return this;
+  }
+
+  consume(delivery: ConsumedDelivery | null | undefined): this {
+    if (delivery) this.consumed = delivery;
+    return this;
+  }
+
+  isEmpty(): boolean {
+    return (
+      this.stageInserts.length === 0 &&
+      this.stageUpdates.length === 0 &&
+      this.workflowUpdates.length === 0 &&
+      this.messages.length === 0 &&
+      this.claims.length === 0 &&
+      this.workflowInserts.length === 0 &&
+      this.events.length === 0 &&
+      this.consumed === null
+    );
+  }
+}
