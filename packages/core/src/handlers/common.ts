@@ -116,6 +116,7 @@ export async function completeTaskWithError(
     const task = stage.taskById(input.message.taskId);
     if (!task || task.status !== WorkflowStatus.RUNNING) return;
     stage.context.exception = errorRecord(error, extra);
+    task.taskExceptionDetails = stage.context.exception as Record<string, unknown>; // Q17: persisted on the task too
     const tx = newTx(input).updateStage(stage);
     tx.push(Messages.completeTask(stage.executionId, stage.id, task.id, status ?? WorkflowStatus.TERMINAL, WorkflowStatus.TERMINAL));
     await deps.store.commit(tx);

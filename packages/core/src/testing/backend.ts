@@ -1,0 +1,17 @@
+import type { Clock } from '../clock.js';
+import type { Queue, WorkflowStore } from '../store/interfaces.js';
+
+/** What a backend package hands the conformance suite: a fresh, empty store and queue pair. */
+export interface BackendUnderTest {
+  store: WorkflowStore;
+  queue: Queue;
+  /** Releases connections and deletes whatever the backend created. */
+  close(): Promise<void>;
+}
+
+export interface BackendFactory {
+  /** Shown in test names, e.g. 'sqlite-file'. */
+  name: string;
+  /** A fresh, empty backend whose timestamps come from `clock`. */
+  create(clock: Clock): Promise<BackendUnderTest>;
+}

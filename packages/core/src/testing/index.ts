@@ -1,0 +1,18 @@
+// @stabilize/core/testing: the conformance suite every backend runs, and the harness behind it.
+import { describe } from 'vitest';
+import type { BackendFactory } from './backend.js';
+import { backendContract } from './suite-backend.js';
+import { dagScenarios } from './suite-dag.js';
+import { modelScenarios } from './suite-model.js';
+
+export type { BackendFactory, BackendUnderTest } from './backend.js';
+export { createHarness, type Harness, S, stageOf } from './harness.js';
+
+/** Registers the whole conformance suite (vitest) for one backend. */
+export function runConformanceSuite(factory: BackendFactory): void {
+  describe(`conformance: ${factory.name}`, () => {
+    backendContract(factory);
+    modelScenarios();
+    dagScenarios(factory);
+  });
+}
