@@ -67,3 +67,5 @@ export { type ProcessAllOptions, QueueProcessor, type QueueProcessorOptions } fr
 export { Orchestrator, type OrchestratorOptions } from './orchestrator.js';
 
 export { createInMemoryBackend, InMemoryDatabase, InMemoryQueue, InMemoryWorkflowStore } from './memory/in-memory-backend.js';
+export { type RecoveryOptions, type RecoveryResult, WorkflowRecovery } from './recovery.js';
+export { assertConfig, assertContext, assertContextIn, assertContextType, assertOutput, ConfigError, ContextError, OutputError } from './task/assertions.js';

@@ -98,17 +98,21 @@ export async function handleRunTask(deps: HandlerDeps, input: Input): Promise<vo
 async function execute(deps: HandlerDeps, implementation: Task, stage: StageExecution, task: TaskExecution, message: RunTask, controller: AbortController): Promise<TaskResult> {
   const timeoutMs = executionTimeout(deps, implementation, stage);
   const context: TaskContext = { signal: controller.signal, attempt: message.attempt ?? 1, clock: deps.clock, workflowId: stage.executionId, taskId: task.id };
-  const timer = new AbortController();
-  const timeout = deps.clock.sleep(timeoutMs, timer.signal).then(() => {
-    if (timer.signal.aborted) return undefined as never;
-    controller.abort(new TaskTimeoutError(`Task exceeded timeout: ${timeoutMs}ms`));
-    throw new TaskTimeoutError(`Task exceeded timeout: ${timeoutMs}ms`);
+  // The execution timeout is wall-clock time of running code, so it uses a real timer; the
+  // lifetime checks above (stage and total task timeouts) use the engine clock.
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const error = new TaskTimeoutError(`Task exceeded timeout: ${timeoutMs}ms`);
+      controller.abort(error);
+      reject(error);
+    }, timeoutMs);
   });
   try {
     const result = await Promise.race([Promise.resolve().then(() => implementation.execute(stage, context)), timeout]);
     return toTaskResult(result);
   } finally {
-    timer.abort();
+    clearTimeout(timer);
   }
 }
 

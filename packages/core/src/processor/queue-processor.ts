@@ -9,6 +9,7 @@ import type { Message, MessageType } from '../messages/messages.js';
 import type { Delivery, Queue, WorkflowStore } from '../store/interfaces.js';
 import type { Transaction } from '../store/transaction.js';
 import { TaskRegistry } from '../task/registry.js';
+import { type RecoveryResult, WorkflowRecovery } from '../recovery.js';
 
 export interface QueueProcessorOptions {
   store: WorkflowStore;
@@ -28,6 +29,13 @@ export interface QueueProcessorOptions {
   retryDelayMs?: number;
   /** Longest sleep of an idle worker between checks when no wake-up arrives. Default 1 s. */
   idlePollMs?: number;
+  /** Run one recovery sweep when `start()` is called. Default false. */
+  recoverOnStart?: boolean;
+  /** Run a recovery sweep every this many ms while started. Default 0 (off). */
+  recoveryIntervalMs?: number;
+  /** Restrict recovery to one application. */
+  recoveryApplication?: string;
+  recoveryMaxAgeMs?: number;
 }
 
 export interface ProcessAllOptions {
@@ -58,6 +66,13 @@ export class QueueProcessor {
   private stopController: AbortController | null = null;
   private firstError: unknown = null;
   private processed = 0;
+  private readonly recovery: WorkflowRecovery;
+  private readonly recoverOnStart: boolean;
+  private readonly recoveryIntervalMs: number;
+  private readonly recoveryApplication: string | undefined;
+  private recoveryTimer: NodeJS.Timeout | null = null;
+  /** Recovery sweeps run since this processor was created. */
+  recoverySweeps = 0;
 
   constructor(
     readonly queue: Queue,
@@ -90,6 +105,26 @@ export class QueueProcessor {
     this.leaseMs = options.leaseMs ?? 60_000;
     this.retryDelayMs = options.retryDelayMs ?? options.handlerConfig?.retryDelayMs ?? 15_000;
     this.idlePollMs = options.idlePollMs ?? 1000;
+    this.recovery = new WorkflowRecovery(store, queue, { clock: this.deps.clock, ...(options.recoveryMaxAgeMs ? { maxRecoveryAgeMs: options.recoveryMaxAgeMs } : {}) });
+    this.recoverOnStart = options.recoverOnStart ?? false;
+    this.recoveryIntervalMs = options.recoveryIntervalMs ?? 0;
+    this.recoveryApplication = options.recoveryApplication;
+  }
+
+  /** One recovery sweep (engine.md §10.2); never throws, returns [] on error. */
+  async runRecovery(): Promise<RecoveryResult[]> {
+    this.recoverySweeps++;
+    try {
+      return await this.recovery.recoverPendingWorkflows(this.recoveryApplication);
+    } catch (error) {
+      this.deps.logger.error('Recovery sweep failed', { error: errorMessage(error) });
+      return [];
+    }
+  }
+
+  /** Whether a background recovery sweeper is scheduled. */
+  get hasRecoverySweeper(): boolean {
+    return this.recoveryTimer !== null;
   }
 
   /** Replaces (or adds) the handler of one message type. */
@@ -171,7 +206,13 @@ export class QueueProcessor {
     this.running = true;
     this.stopController = new AbortController();
     const signal = this.stopController.signal;
+    if (this.recoveryIntervalMs > 0) {
+      this.recoveryTimer = setInterval(() => void this.runRecovery(), this.recoveryIntervalMs);
+      this.recoveryTimer.unref?.();
+    }
+    const initialRecovery = this.recoverOnStart ? this.runRecovery() : Promise.resolve([]);
     this.loop = (async () => {
+      await initialRecovery;
       while (!signal.aborted) {
         try {
           const claimed = await this.fill();
@@ -196,6 +237,8 @@ export class QueueProcessor {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.stopController?.abort();
+    if (this.recoveryTimer) clearInterval(this.recoveryTimer);
+    this.recoveryTimer = null;
     await this.loop;
     await Promise.allSettled([...this.inFlight.values()]);
     this.running = false;

@@ -2,6 +2,7 @@
 import { describe } from 'vitest';
 import type { BackendFactory } from './backend.js';
 import { backendContract } from './suite-backend.js';
+import { controlScenarios } from './suite-control.js';
 import { dagScenarios } from './suite-dag.js';
 import { modelScenarios } from './suite-model.js';
 
@@ -14,5 +15,6 @@ export function runConformanceSuite(factory: BackendFactory): void {
     backendContract(factory);
     modelScenarios();
     dagScenarios(factory);
+    controlScenarios(factory);
   });
 }
