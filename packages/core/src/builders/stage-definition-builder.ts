@@ -1,4 +1,5 @@
 import { ValidationError } from '../errors.js';
+import { ulid } from '../ids.js';
 import { StageExecution, type SyntheticStageOwner } from '../model/stage-execution.js';
 import type { TaskExecution } from '../model/task-execution.js';
 
@@ -26,6 +27,7 @@ export class StageGraphBuilder {
 
   /** Adds a stage owned by the parent (the first one gets the initial requisites). */
   add(stage: StageExecution): StageExecution {
+    if (!stage.refId) stage.refId = ulid(); // synthetic stages never collide with author ref ids
     stage.parentStageId = this.parent.id;
     stage.syntheticStageOwner = this.owner;
     stage.executionId = this.parent.executionId;
@@ -58,7 +60,7 @@ export class StageGraphBuilder {
 
 /** Convenience: a synthetic stage for a builder to add. */
 export function syntheticStage(init: { type?: string; name: string; context?: Record<string, unknown>; tasks?: TaskExecution[] }): StageExecution {
-  return new StageExecution({ refId: '', ...init });
+  return new StageExecution({ refId: ulid(), ...init });
 }
 
 /**

@@ -5,6 +5,9 @@ import { backendContract } from './suite-backend.js';
 import { controlScenarios } from './suite-control.js';
 import { dagScenarios } from './suite-dag.js';
 import { modelScenarios } from './suite-model.js';
+import { syntheticScenarios } from './suite-synthetic.js';
+import { routingScenarios } from './suite-routing.js';
+import { recoveryScenarios } from './suite-recovery.js';
 
 export type { BackendFactory, BackendUnderTest } from './backend.js';
 export { createHarness, type Harness, S, stageOf } from './harness.js';
@@ -16,5 +19,8 @@ export function runConformanceSuite(factory: BackendFactory): void {
     modelScenarios();
     dagScenarios(factory);
     controlScenarios(factory);
+    syntheticScenarios(factory);
+    routingScenarios(factory);
+    recoveryScenarios(factory);
   });
 }
