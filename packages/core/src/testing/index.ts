@@ -8,6 +8,7 @@ import { modelScenarios } from './suite-model.js';
 import { syntheticScenarios } from './suite-synthetic.js';
 import { routingScenarios } from './suite-routing.js';
 import { recoveryScenarios } from './suite-recovery.js';
+import { goldenScenarios } from './suite-golden.js';
 
 export type { BackendFactory, BackendUnderTest } from './backend.js';
 export { createHarness, type Harness, S, stageOf } from './harness.js';
@@ -22,5 +23,6 @@ export function runConformanceSuite(factory: BackendFactory): void {
     syntheticScenarios(factory);
     routingScenarios(factory);
     recoveryScenarios(factory);
+    goldenScenarios(factory);
   });
 }
