@@ -12,24 +12,32 @@ export interface GraphNode {
  * Requisites that are not in `nodes` are ignored.
  */
 export function topologicalSort<T extends GraphNode>(nodes: readonly T[]): T[] {
-  const known = new Set(nodes.map((n) => n.refId));
-  const emitted = new Set<string>();
+  const index = new Map<string, number>();
+  nodes.forEach((n, i) => index.set(n.refId, i));
+  const pending = new Array<number>(nodes.length).fill(0);
+  const dependents: number[][] = nodes.map(() => []);
+  nodes.forEach((n, i) => {
+    for (const r of new Set(n.requisiteStageRefIds)) {
+      const j = index.get(r);
+      if (j === undefined) continue;
+      pending[i]! += 1;
+      dependents[j]!.push(i);
+    }
+  });
   const result: T[] = [];
-  let remaining = [...nodes];
-  while (remaining.length > 0) {
-    const layer = remaining.filter((n) => n.requisiteStageRefIds.every((r) => !known.has(r) || emitted.has(r)));
-    if (layer.length === 0) {
-      const detail = remaining.map((n) => `${n.requisiteStageRefIds.join(',')}->${n.refId}`).join(', ');
-      throw new CircularDependencyError(
-        `Invalid stage relationships found: ${detail}`,
-        remaining.map((n) => n.refId),
-      );
+  let layer = nodes.map((_, i) => i).filter((i) => pending[i] === 0);
+  while (layer.length > 0) {
+    const next: number[] = [];
+    for (const i of layer) {
+      result.push(nodes[i]!);
+      for (const d of dependents[i]!) if (--pending[d]! === 0) next.push(d);
     }
-    for (const n of layer) {
-      emitted.add(n.refId);
-      result.push(n);
-    }
-    remaining = remaining.filter((n) => !emitted.has(n.refId));
+    layer = next.sort((a, b) => a - b); // ties keep declaration order
+  }
+  if (result.length < nodes.length) {
+    const remaining = nodes.filter((_, i) => pending[i]! > 0);
+    const detail = remaining.map((n) => `${n.requisiteStageRefIds.join(',')}->${n.refId}`).join(', ');
+    throw new CircularDependencyError(`Invalid stage relationships found: ${detail}`, remaining.map((n) => n.refId));
   }
   return result;
 }

@@ -27,6 +27,10 @@ export class InMemoryDatabase {
   readonly workflows = new Map<string, Workflow>();
   readonly stages = new Map<string, StageExecution>();
   readonly stageIdsByWorkflow = new Map<string, string[]>();
+  /** Indexes over the (immutable) structure of stages: workflow -> refId -> stage ids. */
+  readonly stageIdsByRef = new Map<string, Map<string, string[]>>();
+  readonly downstreamIdsByRef = new Map<string, Map<string, string[]>>();
+  readonly childIdsByParent = new Map<string, string[]>();
   readonly rows = new Map<number, QueueRow>();
   readonly deadLetters = new Map<number, DeadLetter>();
   readonly claims = new Map<string, string>();
@@ -108,6 +112,22 @@ export class InMemoryWorkflowStore implements WorkflowStore {
     copy.executionId = workflowId;
     this.db.stages.set(copy.id, copy);
     this.db.stageIdsByWorkflow.get(workflowId)?.push(copy.id);
+    const add = (index: Map<string, Map<string, string[]>>, key: string) => {
+      let byKey = index.get(workflowId);
+      if (!byKey) index.set(workflowId, (byKey = new Map()));
+      byKey.get(key)?.push(copy.id) ?? byKey.set(key, [copy.id]);
+    };
+    add(this.db.stageIdsByRef, copy.refId);
+    for (const r of copy.requisiteStageRefIds) add(this.db.downstreamIdsByRef, r);
+    if (copy.parentStageId !== null) {
+      const children = this.db.childIdsByParent.get(copy.parentStageId);
+      if (children) children.push(copy.id);
+      else this.db.childIdsByParent.set(copy.parentStageId, [copy.id]);
+    }
+  }
+
+  private cloneAll(ids: readonly string[] | undefined): StageExecution[] {
+    return (ids ?? []).map((id) => this.db.stages.get(id)!.clone());
   }
 
   async retrieve(workflowId: string): Promise<Workflow> {
@@ -133,24 +153,16 @@ export class InMemoryWorkflowStore implements WorkflowStore {
   }
 
   async retrieveStagesByRefIds(workflowId: string, refIds: readonly string[]): Promise<StageExecution[]> {
-    const wanted = new Set(refIds);
-    return this.stagesOf(workflowId)
-      .filter((s) => wanted.has(s.refId))
-      .map((s) => s.clone());
+    const byRef = this.db.stageIdsByRef.get(workflowId);
+    return this.cloneAll([...new Set(refIds)].flatMap((r) => byRef?.get(r) ?? []));
   }
 
   async retrieveDownstreamStages(workflowId: string, refId: string): Promise<StageExecution[]> {
-    return this.stagesOf(workflowId)
-      .filter((s) => s.requisiteStageRefIds.includes(refId))
-      .map((s) => s.clone());
+    return this.cloneAll(this.db.downstreamIdsByRef.get(workflowId)?.get(refId));
   }
 
   async retrieveSyntheticStages(parentStageId: string): Promise<StageExecution[]> {
-    const parent = this.db.stages.get(parentStageId);
-    if (!parent) return [];
-    return this.stagesOf(parent.executionId)
-      .filter((s) => s.parentStageId === parentStageId)
-      .map((s) => s.clone());
+    return this.cloneAll(this.db.childIdsByParent.get(parentStageId));
   }
 
   async retrieveStageSummaries(workflowId: string): Promise<StageSummary[]> {
