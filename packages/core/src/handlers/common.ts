@@ -6,6 +6,7 @@ import type { Workflow } from '../model/workflow.js';
 import { Transaction } from '../store/transaction.js';
 import { evaluateCondition } from '../expressions/index.js';
 import { type HandlerDeps, type HandlerInput, recordEvent } from './deps.js';
+import { completeTaskInTx } from './task-flow.js';
 
 /** A new transaction that, once committed, also removes the delivery being handled. */
 export function newTx(input: HandlerInput<unknown>): Transaction {
@@ -117,8 +118,8 @@ export async function completeTaskWithError(
     if (!task || task.status !== WorkflowStatus.RUNNING) return;
     stage.context.exception = errorRecord(error, extra);
     task.taskExceptionDetails = stage.context.exception as Record<string, unknown>; // Q17: persisted on the task too
-    const tx = newTx(input).updateStage(stage);
-    tx.push(Messages.completeTask(stage.executionId, stage.id, task.id, status ?? WorkflowStatus.TERMINAL, WorkflowStatus.TERMINAL));
+    const tx = newTx(input).updateStage(stage, WorkflowStatus.RUNNING);
+    await completeTaskInTx(deps, tx, stage, task, status ?? WorkflowStatus.TERMINAL, 'RunTaskHandler');
     await deps.store.commit(tx);
   });
 }

@@ -3,6 +3,7 @@ import { isActive, isContinuable, isHalt, WorkflowStatus } from '../model/status
 import { errorRecord, loadStageOrReport, newTx, retryOnConcurrency } from './common.js';
 import { countedChildren, ON_FAILURE_STAGE_KEY } from './complete-stage.js';
 import type { HandlerDeps, HandlerInput } from './deps.js';
+import { startTaskInTx } from './task-flow.js';
 
 /**
  * A chain of synthetic stages ended: once all before-stages are done the parent's tasks start;
@@ -37,7 +38,8 @@ export async function handleContinueParentStage(deps: HandlerDeps, input: Handle
       const after = children.filter((c) => c.syntheticStageOwner === 'STAGE_AFTER' && c.requisiteStageRefIds.length === 0 && c.status === WorkflowStatus.NOT_STARTED && c.context[ON_FAILURE_STAGE_KEY] !== true);
       if (first) {
         if (first.status !== WorkflowStatus.NOT_STARTED) return;
-        tx.push(Messages.startTask(executionId, parent.id, first.id));
+        tx.updateStage(parent, WorkflowStatus.RUNNING);
+        await startTaskInTx(deps, tx, parent, first, 'ContinueParentStageHandler');
       } else if (after.length > 0) {
         for (const c of after) tx.push(Messages.startStage(executionId, c.id));
       } else {

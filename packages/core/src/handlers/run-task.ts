@@ -18,6 +18,7 @@ import { TaskResult } from '../task/task-result.js';
 import { isRetryableTask, type Task, type TaskContext } from '../task/task.js';
 import { verifyOutputs } from '../task/verification.js';
 import { completeTaskWithError, loadStageOrReport, newTx, retryOnConcurrency } from './common.js';
+import { completeTaskInTx } from './task-flow.js';
 import { exponentialDelay } from './config.js';
 import type { HandlerDeps, HandlerInput } from './deps.js';
 
@@ -209,7 +210,11 @@ async function commitResult(deps: HandlerDeps, input: Input, reported: WorkflowS
     }
     const tx = newTx(input);
     const { executionId } = stage;
-    const complete = (status: WorkflowStatus, original?: WorkflowStatus) => tx.push(Messages.completeTask(executionId, stage.id, task.id, status, original));
+    // The task completes here, in this transaction, rather than through a queued CompleteTask.
+    let completion: WorkflowStatus | null = null;
+    const complete = (status: WorkflowStatus, _original?: WorkflowStatus) => {
+      completion = status;
+    };
     switch (reported) {
       case WorkflowStatus.RUNNING: {
         const elapsed = deps.clock.now() - (task.startTime ?? deps.clock.now());
@@ -262,6 +267,7 @@ async function commitResult(deps: HandlerDeps, input: Input, reported: WorkflowS
       default:
         complete(stage.failureStatus(WorkflowStatus.TERMINAL), WorkflowStatus.TERMINAL);
     }
+    if (completion !== null) await completeTaskInTx(deps, tx, stage, task, completion, 'RunTaskHandler');
     tx.updateStage(stage, WorkflowStatus.RUNNING);
     await deps.store.commit(tx);
   });

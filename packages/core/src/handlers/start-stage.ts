@@ -10,6 +10,7 @@ import { isActive, isComplete, WorkflowStatus } from '../model/status.js';
 import type { Transaction } from '../store/transaction.js';
 import { errorRecord, isStageDisabled, loadStageOrReport, newTx, recordStageEvent, retryOnConcurrency } from './common.js';
 import type { HandlerDeps, HandlerInput } from './deps.js';
+import { startTaskInTx } from './task-flow.js';
 
 /**
  * The DAG gatekeeper and planner (engine.md §4.3): checks readiness, skips disabled stages,
@@ -113,7 +114,7 @@ async function planStage(deps: HandlerDeps, tx: Transaction, stage: StageExecuti
   if (before.length > 0) {
     for (const c of before) tx.push(Messages.startStage(stage.executionId, c.id));
   } else if (first) {
-    tx.push(Messages.startTask(stage.executionId, stage.id, first.id));
+    await startTaskInTx(deps, tx, stage, first, 'StartStageHandler'); // no StartTask round trip
   } else if (initial('STAGE_AFTER').length > 0) {
     for (const c of initial('STAGE_AFTER')) tx.push(Messages.startStage(stage.executionId, c.id));
   } else {

@@ -409,10 +409,10 @@ export function controlScenarios(factory: BackendFactory): void {
       withHarness(async (h) => {
         const w = wf([S('a', ['success'])]);
         await h.orchestrator.start(w);
-        for (let i = 0; i < 3; i++) expect(await h.processor.processOne()).toBe(true);
+        for (let i = 0; i < 2; i++) expect(await h.processor.processOne()).toBe(true); // StartWorkflow, StartStage
         await h.orchestrator.pause(w, 'tester');
         expect((await h.store.retrieveWorkflowOnly(w.id)).paused?.pausedBy).toBe('tester');
-        for (let i = 0; i < 2; i++) expect(await h.processor.processOne()).toBe(true);
+        for (let i = 0; i < 2; i++) expect(await h.processor.processOne()).toBe(true); // RunTask -> PauseTask, PauseTask
         let result = await h.store.retrieve(w.id);
         expect(result.status).toBe(S_.PAUSED);
         expect(stageOf(result, 'a').status).toBe(S_.PAUSED);

@@ -306,7 +306,7 @@ export function syntheticScenarios(factory: BackendFactory): void {
         expect(stage.status).toBe(S_.RUNNING);
         expect(stage.tasks.length).toBeGreaterThanOrEqual(1);
         const pushed = await drainMessages(h);
-        expect(pushed).toEqual([Messages.startTask(w.id, stage.id, stage.tasks[0]!.id)]);
+        expect(pushed).toEqual([Messages.runTask(w.id, stage.id, stage.tasks[0]!.id, 'success')]);
       }),
     );
   });
