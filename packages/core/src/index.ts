@@ -59,6 +59,7 @@ export {
 export { assertJsonObject, assertJsonValue, parseJson } from './serialization/json.js';
 
 export { type EngineEvent, type EntityType, type EventRecorder, noopEventRecorder } from './events/recorder.js';
+export type { EventRecord, EventSnapshot, EventStore, ReadAllEventsOptions, ReadWorkflowEventsOptions } from './events/event-store.js';
 export { DEFAULT_HANDLER_CONFIG, exponentialDelay, type HandlerConfig } from './handlers/config.js';
 export type { HandlerDeps, HandlerInput, Logger } from './handlers/deps.js';
 export { silentLogger } from './handlers/deps.js';
@@ -66,6 +67,6 @@ export { defaultHandlers, type Handler, type HandlerMap } from './handlers/index
 export { type ProcessAllOptions, QueueProcessor, type QueueProcessorOptions } from './processor/queue-processor.js';
 export { Orchestrator, type OrchestratorOptions } from './orchestrator.js';
 
-export { createInMemoryBackend, InMemoryDatabase, InMemoryQueue, InMemoryWorkflowStore } from './memory/in-memory-backend.js';
+export { createInMemoryBackend, InMemoryDatabase, InMemoryEventStore, InMemoryQueue, InMemoryWorkflowStore } from './memory/in-memory-backend.js';
 export { type RecoveryOptions, type RecoveryResult, WorkflowRecovery } from './recovery.js';
 export { assertConfig, assertContext, assertContextIn, assertContextType, assertOutput, ConfigError, ContextError, OutputError } from './task/assertions.js';

@@ -1,4 +1,5 @@
 import { type Clock, systemClock } from './clock.js';
+import type { EventRecorder } from './events/recorder.js';
 import { ConfigurationError, ValidationError } from './errors.js';
 import { resumedFields } from './handlers/operator.js';
 import { type Message, Messages } from './messages/messages.js';
@@ -11,6 +12,8 @@ export interface OrchestratorOptions {
   /** With a store, `start` stores the workflow and queues its start in one transaction. */
   store?: WorkflowStore;
   clock?: Clock;
+  /** Sees the orchestrator's transactions too (workflow creation, pause, resume). */
+  recorder?: EventRecorder;
 }
 
 type WorkflowRef = Workflow | string;
@@ -20,6 +23,7 @@ const idOf = (ref: WorkflowRef) => (typeof ref === 'string' ? ref : ref.id);
 export class Orchestrator {
   private readonly store: WorkflowStore | undefined;
   private readonly clock: Clock;
+  private readonly recorder: EventRecorder | undefined;
 
   constructor(
     readonly queue: Queue,
@@ -27,6 +31,13 @@ export class Orchestrator {
   ) {
     this.store = options.store;
     this.clock = options.clock ?? systemClock;
+    this.recorder = options.recorder;
+  }
+
+  private async commit(store: WorkflowStore, tx: Transaction): Promise<void> {
+    await this.recorder?.beforeCommit?.(tx, store);
+    await store.commit(tx);
+    this.recorder?.afterCommit?.(tx);
   }
 
   /**
@@ -48,7 +59,7 @@ export class Orchestrator {
     const tx = new Transaction();
     if (!exists) tx.insertWorkflow(workflow);
     tx.push(Messages.startWorkflow(workflow.id));
-    await this.store.commit(tx);
+    await this.commit(this.store, tx);
   }
 
   async cancel(workflow: WorkflowRef, user = 'anonymous', reason = ''): Promise<void> {
@@ -79,7 +90,7 @@ export class Orchestrator {
       { status: WorkflowStatus.PAUSED, paused: { pausedBy: user, pauseTime: this.clock.now(), resumeTime: null, pausedMs: 0 } },
       WorkflowStatus.RUNNING,
     );
-    await store.commit(tx);
+    await this.commit(store, tx);
   }
 
   /** Resumes a paused workflow and every stage that parked meanwhile. */
@@ -89,7 +100,7 @@ export class Orchestrator {
     const tx = new Transaction();
     if (current.status === WorkflowStatus.PAUSED) tx.updateWorkflow(current, resumedFields(current, this.clock.now()), WorkflowStatus.PAUSED);
     for (const stage of current.stages) if (stage.status === WorkflowStatus.PAUSED) tx.push(Messages.resumeStage(current.id, stage.id));
-    await store.commit(tx);
+    await this.commit(store, tx);
   }
 
   /** Upstream name for `resume`. */

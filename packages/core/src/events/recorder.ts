@@ -1,3 +1,4 @@
+import type { WorkflowStore } from '../store/interfaces.js';
 import type { Transaction } from '../store/transaction.js';
 
 export type EntityType = 'workflow' | 'stage' | 'task';
@@ -24,7 +25,12 @@ export interface EngineEvent {
  */
 export interface EventRecorder {
   record(tx: Transaction, event: EngineEvent): void;
-  /** Called after a transaction with events committed (e.g. to publish on an in-process bus). */
+  /**
+   * Called with every transaction just before it is committed (after the handler built it). A
+   * recorder may add events describing the transaction's writes; it may read `store` for context.
+   */
+  beforeCommit?(tx: Transaction, store: WorkflowStore): void | Promise<void>;
+  /** Called after a transaction committed (e.g. to publish its events on an in-process bus). */
   afterCommit?(tx: Transaction): void;
 }
 

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Clock, systemClock } from '../clock.js';
 import { ClaimBlockedError, ConcurrencyError, LeaseLostError, StageNotFoundError, WorkflowNotFoundError } from '../errors.js';
+import type { EventRecord, EventSnapshot, EventStore, ReadAllEventsOptions, ReadWorkflowEventsOptions } from '../events/event-store.js';
 import type { Message } from '../messages/messages.js';
 import { StageExecution } from '../model/stage-execution.js';
 import { isComplete } from '../model/status.js';
@@ -34,8 +35,22 @@ export class InMemoryDatabase {
   readonly rows = new Map<number, QueueRow>();
   readonly deadLetters = new Map<number, DeadLetter>();
   readonly claims = new Map<string, string>();
-  /** Event records written by commits (see @stabilize/events). */
-  readonly events: unknown[] = [];
+  /** Event records written by commits and appends, in position order (see @stabilize/events). */
+  readonly events: EventRecord[] = [];
+  readonly eventSequences = new Map<string, number>();
+  readonly snapshots: EventSnapshot[] = [];
+  readonly checkpoints = new Map<string, number>();
+
+  /** Assigns per-workflow sequence and global position, then stores copies. */
+  appendEvents(events: readonly EventRecord[]): EventRecord[] {
+    return events.map((event) => {
+      const sequence = (this.eventSequences.get(event.workflowId) ?? 0) + 1;
+      this.eventSequences.set(event.workflowId, sequence);
+      const stored = { ...structuredClone(event), sequence, position: this.events.length + 1 };
+      this.events.push(stored);
+      return structuredClone(stored);
+    });
+  }
   private nextRowId = 1;
   private nextDeadLetterId = 1;
   private waiters = new Set<() => void>();
@@ -262,7 +277,8 @@ export class InMemoryWorkflowStore implements WorkflowStore {
     }
     for (const { stage } of tx.stageUpdates) stage.version += 1;
     for (const { message, delayMs } of tx.messages) db.insertRow(message, delayMs, 10);
-    db.events.push(...tx.events);
+    const stored = db.appendEvents(tx.events);
+    tx.events.forEach((e, i) => Object.assign(e, { sequence: stored[i]!.sequence, position: stored[i]!.position }));
     if (tx.consumed) db.rows.delete(Number(tx.consumed.deliveryId));
     if (tx.messages.length > 0) db.wake();
   }
@@ -392,4 +408,62 @@ export class InMemoryQueue implements Queue {
 export function createInMemoryBackend(options: { clock?: Clock } = {}): { store: InMemoryWorkflowStore; queue: InMemoryQueue } {
   const queue = new InMemoryQueue(options);
   return { store: new InMemoryWorkflowStore(queue), queue };
+}
+
+/** Events of an in-memory backend (the same database its store commits to). */
+export class InMemoryEventStore implements EventStore {
+  readonly db: InMemoryDatabase;
+
+  constructor(shared: InMemoryWorkflowStore | InMemoryQueue | InMemoryDatabase) {
+    this.db = shared instanceof InMemoryDatabase ? shared : shared.db;
+  }
+
+  async append(events: EventRecord[]): Promise<EventRecord[]> {
+    return this.db.appendEvents(events);
+  }
+
+  async readWorkflow(workflowId: string, options: ReadWorkflowEventsOptions = {}): Promise<EventRecord[]> {
+    const types = options.eventTypes ? new Set(options.eventTypes) : null;
+    return this.db.events
+      .filter(
+        (e) =>
+          e.workflowId === workflowId &&
+          e.sequence > (options.afterSequence ?? 0) &&
+          (options.toSequence === undefined || e.sequence <= options.toSequence) &&
+          (options.asOfTime === undefined || e.timestamp <= options.asOfTime) &&
+          (types === null || types.has(e.eventType)),
+      )
+      .map((e) => structuredClone(e));
+  }
+
+  async readAll(options: ReadAllEventsOptions = {}): Promise<EventRecord[]> {
+    const types = options.eventTypes ? new Set(options.eventTypes) : null;
+    const result: EventRecord[] = [];
+    for (const e of this.db.events) {
+      if (e.position <= (options.afterPosition ?? 0)) continue;
+      if (types !== null && !types.has(e.eventType)) continue;
+      if (options.workflowId !== undefined && e.workflowId !== options.workflowId) continue;
+      result.push(structuredClone(e));
+      if (result.length >= (options.limit ?? 1000)) break;
+    }
+    return result;
+  }
+
+  async saveSnapshot(snapshot: EventSnapshot): Promise<void> {
+    this.db.snapshots.push(structuredClone(snapshot));
+  }
+
+  async loadSnapshot(workflowId: string, atOrBeforeSequence?: number): Promise<EventSnapshot | null> {
+    const candidates = this.db.snapshots.filter((s) => s.workflowId === workflowId && (atOrBeforeSequence === undefined || s.sequence <= atOrBeforeSequence));
+    candidates.sort((a, b) => b.sequence - a.sequence);
+    return candidates[0] ? structuredClone(candidates[0]) : null;
+  }
+
+  async loadCheckpoint(subscriptionId: string): Promise<number> {
+    return this.db.checkpoints.get(subscriptionId) ?? 0;
+  }
+
+  async saveCheckpoint(subscriptionId: string, position: number): Promise<void> {
+    this.db.checkpoints.set(subscriptionId, position);
+  }
 }

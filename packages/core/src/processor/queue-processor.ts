@@ -81,12 +81,16 @@ export class QueueProcessor {
     if (!options?.store) throw new ConfigurationError('QueueProcessor needs a store');
     const store = options.store;
     const consumed = this.consumed;
-    // Handlers see the store through this wrapper, which notes the deliveries their commits consumed.
+    const recorder = options.recorder ?? noopEventRecorder;
+    // Handlers see the store through this wrapper, which lets the event recorder see each
+    // transaction and notes the deliveries their commits consumed.
     const trackingStore: WorkflowStore = Object.create(store, {
       commit: {
         value: async (tx: Transaction) => {
+          await recorder.beforeCommit?.(tx, store);
           await store.commit(tx);
           if (tx.consumed) consumed.add(tx.consumed.deliveryId);
+          recorder.afterCommit?.(tx);
         },
       },
     });
@@ -96,7 +100,7 @@ export class QueueProcessor {
       builders: options.builders ?? new StageDefinitionBuilderFactory(),
       clock: options.clock ?? systemClock,
       config: { ...DEFAULT_HANDLER_CONFIG, ...options.handlerConfig },
-      recorder: options.recorder ?? noopEventRecorder,
+      recorder,
       logger: options.logger ?? silentLogger,
       runningTasks: new RunningTasks(),
     };

@@ -1,3 +1,4 @@
+import type { EventRecord } from '../events/event-store.js';
 import type { Message } from '../messages/messages.js';
 import type { StageExecution } from '../model/stage-execution.js';
 import type { WorkflowStatus } from '../model/status.js';
@@ -60,7 +61,7 @@ export class Transaction {
   readonly claims: ClaimRequest[] = [];
   readonly workflowInserts: Workflow[] = [];
   /** Event records for the event store, written in the same transaction (see EventRecorder). */
-  readonly events: unknown[] = [];
+  readonly events: EventRecord[] = [];
   consumed: ConsumedDelivery | null = null;
 
   insertWorkflow(workflow: Workflow): this {

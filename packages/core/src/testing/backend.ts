@@ -1,10 +1,13 @@
 import type { Clock } from '../clock.js';
+import type { EventStore } from '../events/event-store.js';
 import type { Queue, WorkflowStore } from '../store/interfaces.js';
 
 /** What a backend package hands the conformance suite: a fresh, empty store and queue pair. */
 export interface BackendUnderTest {
   store: WorkflowStore;
   queue: Queue;
+  /** The backend's event store (events written by `store.commit`), for the event-sourcing scenarios. */
+  events?: EventStore;
   /** Releases connections and deletes whatever the backend created. */
   close(): Promise<void>;
 }
