@@ -92,7 +92,7 @@ export const stageRequisites = sqliteTable(
       .references((): AnySQLiteColumn => stageExecutions.id, { onDelete: 'cascade' }),
     requisiteRefId: text('requisite_ref_id').notNull(),
   },
-  (t) => [primaryKey({ columns: [t.stageId, t.requisiteRefId] }), index('idx_stage_requisites_execution_ref').on(t.executionId, t.requisiteRefId)],
+  (t) => [primaryKey({ columns: [t.stageId, t.requisiteRefId] }), index('idx_stage_requisites_execution_ref').on(t.executionId, t.requisiteRefId, t.stageId)],
 );
 
 export const taskExecutions = sqliteTable(
