@@ -35,6 +35,8 @@ export class InMemoryDatabase {
   readonly rows = new Map<number, QueueRow>();
   readonly deadLetters = new Map<number, DeadLetter>();
   readonly claims = new Map<string, string>();
+  /** Waiters per claim key (`scope|claimKey`): stage id -> message to push on release, in arrival order. */
+  readonly claimWaiters = new Map<string, Map<string, Message>>();
   /** Event records written by commits and appends, in position order (see @stabilize/events). */
   readonly events: EventRecord[] = [];
   readonly eventSequences = new Map<string, number>();
@@ -57,9 +59,14 @@ export class InMemoryDatabase {
 
   constructor(readonly clock: Clock = systemClock) {}
 
-  insertRow(message: Message, delayMs: number, maxAttempts: number): void {
+  insertRow(message: Message, delayMs: number, maxAttempts: number, leaseMs?: number): Delivery | undefined {
     const id = this.nextRowId++;
-    this.rows.set(id, { id, message: structuredClone(message), deliverAt: this.clock.now() + delayMs, leaseUntil: null, leaseToken: null, attempts: 0, maxAttempts, lastError: null });
+    const now = this.clock.now();
+    const leased = leaseMs !== undefined;
+    const row: QueueRow = { id, message: structuredClone(message), deliverAt: now + delayMs, leaseUntil: leased ? now + leaseMs : null, leaseToken: leased ? randomUUID() : null, attempts: leased ? 1 : 0, maxAttempts, lastError: null };
+    this.rows.set(id, row);
+    if (!leased) return undefined;
+    return { id: String(id), message: structuredClone(message), attempts: 1, maxAttempts, leaseToken: row.leaseToken!, deliverAt: row.deliverAt };
   }
 
   moveToDeadLetters(row: QueueRow, error: string): void {
@@ -77,7 +84,11 @@ export class InMemoryDatabase {
     });
   }
 
+  /** Bumped on every wake-up, so a waiter can tell it missed one since it last polled. */
+  signal = 0;
+
   wake(): void {
+    this.signal++;
     const waiters = [...this.waiters];
     this.waiters.clear();
     for (const w of waiters) w();
@@ -266,21 +277,49 @@ export class InMemoryWorkflowStore implements WorkflowStore {
     for (const { stage } of tx.stageUpdates) {
       const current = db.stages.get(stage.id)!;
       if (tx.stageInserts.some((s) => s.id === stage.id)) continue;
-      const copy = stage.clone();
-      copy.version = current.version + 1;
-      copy.executionId = current.executionId;
-      // Structure is written once at insert; updates change state only.
-      copy.requisiteStageRefIds = current.requisiteStageRefIds;
-      copy.parentStageId = current.parentStageId;
-      copy.syntheticStageOwner = current.syntheticStageOwner;
+      // Structure and configuration are written once at insert; updates change state only.
+      const s = stage.clone();
+      const copy = current.clone();
+      Object.assign(copy, { status: s.status, context: s.context, outputs: s.outputs, startTime: s.startTime, endTime: s.endTime, ancestorOutputs: s.ancestorOutputs, tasks: s.tasks, version: current.version + 1 });
       db.stages.set(stage.id, copy);
     }
-    for (const { stage } of tx.stageUpdates) stage.version += 1;
-    for (const { message, delayMs } of tx.messages) db.insertRow(message, delayMs, 10);
+    for (const { stage } of tx.stageUpdates) if (!tx.stageInserts.some((i) => i.id === stage.id)) stage.version += 1;
+    let claimable = tx.claimPushed?.limit ?? 0;
+    for (const { message, delayMs, claimable: allowed } of tx.messages) {
+      const claim = claimable > 0 && delayMs === 0 && allowed ? tx.claimPushed!.leaseMs : undefined;
+      const delivery = db.insertRow(message, delayMs, 10, claim);
+      if (delivery) {
+        tx.claimed.push(delivery);
+        claimable--;
+      }
+    }
+    let woken = false;
+    for (const release of tx.claimReleases) {
+      const key = `${release.executionId}|${release.claimKey}`;
+      if (db.claims.get(key) === release.stageId) db.claims.delete(key);
+      const waiters = db.claimWaiters.get(key);
+      if (db.claims.has(key) || !waiters) continue;
+      db.claimWaiters.delete(key);
+      for (const message of waiters.values()) db.insertRow(message, 0, 10);
+      woken = true;
+    }
+    for (const wait of tx.claimWaits) {
+      const key = `${wait.executionId}|${wait.claimKey}`;
+      const owner = db.claims.get(key);
+      const ownerStage = owner === undefined ? undefined : db.stages.get(owner);
+      if (owner !== undefined && owner !== wait.stageId && ownerStage && !isComplete(ownerStage.status)) {
+        let waiters = db.claimWaiters.get(key);
+        if (!waiters) db.claimWaiters.set(key, (waiters = new Map()));
+        waiters.set(wait.stageId, structuredClone(wait.message));
+      } else {
+        db.insertRow(wait.message, 0, 10);
+        woken = true;
+      }
+    }
     const stored = db.appendEvents(tx.events);
     tx.events.forEach((e, i) => Object.assign(e, { sequence: stored[i]!.sequence, position: stored[i]!.position }));
     if (tx.consumed) db.rows.delete(Number(tx.consumed.deliveryId));
-    if (tx.messages.length > 0) db.wake();
+    if (tx.messages.length > 0 || woken) db.wake();
   }
 
   async close(): Promise<void> {}
@@ -298,7 +337,10 @@ export class InMemoryQueue implements Queue {
     this.db.wake();
   }
 
+  private seenSignal = -1;
+
   async poll(options: PollOptions): Promise<Delivery[]> {
+    this.seenSignal = this.db.signal;
     const now = this.db.clock.now();
     const available = [...this.db.rows.values()]
       .filter((r) => r.deliverAt <= now && (r.leaseUntil === null || r.leaseUntil <= now))
@@ -366,6 +408,11 @@ export class InMemoryQueue implements Queue {
   }
 
   waitForMessages(maxWaitMs: number, signal?: AbortSignal): Promise<void> {
+    if (this.db.signal !== this.seenSignal) {
+      // Something was pushed since the last poll: do not sleep on it.
+      this.seenSignal = this.db.signal;
+      return Promise.resolve();
+    }
     return this.db.waitForChange(maxWaitMs, signal);
   }
 

@@ -65,6 +65,10 @@ export class QueueProcessor {
   private loop: Promise<void> | null = null;
   private stopController: AbortController | null = null;
   private firstError: unknown = null;
+  /** Deliveries this worker already holds (claimed by its own commits), handled before polling. */
+  private readonly local: Delivery[] = [];
+  private stopping = false;
+  private stepping = false;
   private processed = 0;
   private readonly recovery: WorkflowRecovery;
   private readonly recoverOnStart: boolean;
@@ -88,8 +92,13 @@ export class QueueProcessor {
       commit: {
         value: async (tx: Transaction) => {
           await recorder.beforeCommit?.(tx, store);
+          // Fast path: keep a few of the messages this commit pushes, already leased to this worker.
+          // Only for message-driven commits of a running worker or drain, not single steps.
+          const free = this.localCapacity();
+          if (free > 0 && tx.consumed && !this.stopping && !this.stepping) tx.claimPushed = { leaseMs: this.leaseMs, limit: free };
           await store.commit(tx);
           if (tx.consumed) consumed.add(tx.consumed.deliveryId);
+          this.local.push(...tx.claimed);
           recorder.afterCommit?.(tx);
         },
       },
@@ -192,10 +201,15 @@ export class QueueProcessor {
 
   /** Claims and handles one message; false when none was deliverable. Rethrows a handler error. */
   async processOne(): Promise<boolean> {
-    const [delivery] = await this.queue.poll({ limit: 1, leaseMs: this.leaseMs });
+    const [delivery] = this.local.length > 0 ? this.local.splice(0, 1) : await this.queue.poll({ limit: 1, leaseMs: this.leaseMs });
     if (!delivery) return false;
     this.firstError = null;
-    await this.handle(delivery);
+    this.stepping = true; // one message at a time, in queue order: no local claims
+    try {
+      await this.handle(delivery);
+    } finally {
+      this.stepping = false;
+    }
     if (this.firstError) {
       const error = this.firstError;
       this.firstError = null;
@@ -240,13 +254,22 @@ export class QueueProcessor {
   /** Stops claiming new messages and waits for the in-flight ones to finish (graceful shutdown). */
   async stop(): Promise<void> {
     if (!this.running) return;
+    this.stopping = true;
     this.stopController?.abort();
     if (this.recoveryTimer) clearInterval(this.recoveryTimer);
     this.recoveryTimer = null;
     await this.loop;
     await Promise.allSettled([...this.inFlight.values()]);
+    // Hand back what this worker claimed but did not start, so others can take it at once.
+    for (const delivery of this.local.splice(0)) await this.queue.reschedule(delivery, 0).catch(() => undefined);
     this.running = false;
+    this.stopping = false;
     this.loop = null;
+  }
+
+  /** How many more deliveries this worker may hold locally. */
+  private localCapacity(): number {
+    return Math.max(0, Math.min(4, this.maxWorkers - this.local.length));
   }
 
   private atCapacity(): boolean {
@@ -257,7 +280,8 @@ export class QueueProcessor {
   private async fill(): Promise<number> {
     const free = Math.min(this.maxWorkers - this.handlerCount, this.maxConcurrentTasks * 2 - this.taskCount);
     if (free <= 0) return 0;
-    const deliveries = await this.queue.poll({ limit: free, leaseMs: this.leaseMs });
+    const deliveries = this.local.splice(0, free);
+    if (deliveries.length < free) deliveries.push(...(await this.queue.poll({ limit: free - deliveries.length, leaseMs: this.leaseMs })));
     for (const delivery of deliveries) {
       const promise = this.handle(delivery).finally(() => this.inFlight.delete(delivery.id));
       this.inFlight.set(delivery.id, promise);

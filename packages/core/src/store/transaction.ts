@@ -1,5 +1,6 @@
 import type { EventRecord } from '../events/event-store.js';
 import type { Message } from '../messages/messages.js';
+import type { Delivery } from './interfaces.js';
 import type { StageExecution } from '../model/stage-execution.js';
 import type { WorkflowStatus } from '../model/status.js';
 import type { PausedDetails, Workflow } from '../model/workflow.js';
@@ -31,6 +32,8 @@ export interface WorkflowUpdate {
 export interface PendingMessage {
   message: Message;
   delayMs: number;
+  /** False keeps the message out of the pushing worker's fast path (see `claimPushed`). */
+  claimable: boolean;
 }
 
 /** The delivery a handler consumed: committing the transaction removes it from the queue. */
@@ -48,6 +51,31 @@ export interface ClaimRequest {
 }
 
 /**
+ * Waiting for a claim without polling (mutex wake-up). At commit, atomically with every claim change
+ * of other transactions: if the claim `(executionId, claimKey)` is held by another stage whose row
+ * exists and is not complete, remember `message` as a waiter of that claim (one waiter per stage; a
+ * repeated wait replaces the message and keeps the place in line). Otherwise (no owner, owner is this
+ * stage, owner complete or gone) `message` is pushed at once. So a wait can never miss a release.
+ */
+export interface ClaimWait {
+  executionId: string;
+  claimKey: string;
+  stageId: string;
+  message: Message;
+}
+
+/**
+ * Releasing a claim. At commit: the claim row is deleted if `stageId` owns it. Then, if the key has no
+ * owner (after this transaction's own acquisitions), the messages of all its waiters are pushed in the
+ * order they started waiting, and the waiters are forgotten.
+ */
+export interface ClaimRelease {
+  executionId: string;
+  claimKey: string;
+  stageId: string;
+}
+
+/**
  * Everything one handler changes, committed atomically by `WorkflowStore.commit`: version-checked
  * stage writes, workflow status changes, follow-up messages and the consumed delivery (the
  * "processed" mark). A crash before commit changes nothing; after commit, both state and the
@@ -59,10 +87,20 @@ export class Transaction {
   readonly workflowUpdates: WorkflowUpdate[] = [];
   readonly messages: PendingMessage[] = [];
   readonly claims: ClaimRequest[] = [];
+  readonly claimWaits: ClaimWait[] = [];
+  readonly claimReleases: ClaimRelease[] = [];
   readonly workflowInserts: Workflow[] = [];
   /** Event records for the event store, written in the same transaction (see EventRecorder). */
   readonly events: EventRecord[] = [];
   consumed: ConsumedDelivery | null = null;
+  /**
+   * Set by the processor, not by handlers: the first `limit` messages of this transaction that are
+   * due at once are inserted already leased to this worker, so it can handle them without a poll.
+   * A store that does not support it ignores the request (the messages are then polled as usual).
+   */
+  claimPushed: { leaseMs: number; limit: number } | null = null;
+  /** Filled by the store on commit: the deliveries `claimPushed` produced. */
+  readonly claimed: Delivery[] = [];
 
   insertWorkflow(workflow: Workflow): this {
     this.workflowInserts.push(workflow);
@@ -87,14 +125,26 @@ export class Transaction {
     return this;
   }
 
-  push(message: Message, delayMs = 0): this {
-    this.messages.push({ message, delayMs: Math.max(0, Math.round(delayMs)) });
+  push(message: Message, delayMs = 0, options: { claimable?: boolean } = {}): this {
+    this.messages.push({ message, delayMs: Math.max(0, Math.round(delayMs)), claimable: options.claimable ?? true });
     return this;
   }
 
   /** Requires a claim row; the commit fails with ClaimBlockedError when another stage holds it. */
   acquireClaim(claim: ClaimRequest): this {
     this.claims.push(claim);
+    return this;
+  }
+
+  /** See ClaimWait: wait for a claim; `wait.message` is delivered when the claim is free. */
+  waitForClaim(wait: ClaimWait): this {
+    this.claimWaits.push(wait);
+    return this;
+  }
+
+  /** See ClaimRelease: give a claim up and wake its waiters. */
+  releaseClaim(release: ClaimRelease): this {
+    this.claimReleases.push(release);
     return this;
   }
 
@@ -110,6 +160,8 @@ export class Transaction {
       this.workflowUpdates.length === 0 &&
       this.messages.length === 0 &&
       this.claims.length === 0 &&
+      this.claimWaits.length === 0 &&
+      this.claimReleases.length === 0 &&
       this.workflowInserts.length === 0 &&
       this.events.length === 0 &&
       this.consumed === null

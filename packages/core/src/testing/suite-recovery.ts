@@ -143,6 +143,8 @@ export function recoveryScenarios(factory: BackendFactory): void {
         expect(await statuses(runs)).toEqual([S_.SUCCEEDED, S_.SUCCEEDED, S_.SUCCEEDED]);
         const purged = limited(false);
         for (const w of purged) await h.orchestrator.start(w);
+        for (let i = 0; i < 3; i++) await h.processor.processOne();
+        expect(await statuses(purged)).toEqual([S_.RUNNING, S_.BUFFERED, S_.BUFFERED]);
         await h.drain();
         expect(await statuses(purged)).toEqual([S_.SUCCEEDED, S_.SUCCEEDED, S_.CANCELED]);
         expect((await h.store.retrieveWorkflowOnly(purged[2]!.id)).isCanceled).toBe(true);
