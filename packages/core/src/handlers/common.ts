@@ -61,7 +61,9 @@ export async function pushNext(deps: HandlerDeps, tx: Transaction, stage: StageE
   const downstream = await deps.store.retrieveDownstreamStages(stage.executionId, stage.refId);
   if (downstream.length > 0) {
     const { activated, skipped } = chooseBranches(stage, downstream);
-    for (const d of activated) tx.push(Messages.startStage(stage.executionId, d.id));
+    // A join is started by whichever upstream finishes last; its StartStage waits in the queue
+    // rather than on this worker's fast path, so early copies find the join already decided.
+    for (const d of activated) tx.push(Messages.startStage(stage.executionId, d.id), 0, { claimable: d.requisiteStageRefIds.length <= 1 });
     for (const d of skipped) tx.push(Messages.skipStage(stage.executionId, d.id));
     return;
   }
