@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import {
+  type Message,
   ClaimBlockedError,
   type ClaimRequest,
   type Clock,
@@ -125,6 +127,8 @@ interface CommitPlan {
   stageInserts: StagePlan[];
   stageUpdates: StageUpdatePlan[];
   messages: Array<Required<MessageInsert>>;
+  /** Per message: the message pushed, when it is inserted already leased to the committing worker. */
+  leased: Array<Message | null>;
 }
 
 const DEFAULT_MAX_ATTEMPTS = 10;
@@ -218,12 +222,13 @@ export class SqliteWorkflowStore implements WorkflowStore {
     return rowToWorkflow(row);
   }
 
+  // Hot-path reads run their two statements without a read transaction: in this process nothing can
+  // interleave between synchronous statements, and a commit by another process in between can only
+  // make the version-checked write that follows fail and retry.
   async retrieveStage(stageId: string): Promise<StageExecution> {
-    return this.open().read(() => {
-      const row = this.run(STORE_SQL.stageById).get(stageId) as StageRow | undefined;
-      if (!row) throw new StageNotFoundError(stageId);
-      return rowToStage(row, (this.run(STORE_SQL.tasksOfStage).all(stageId) as TaskRow[]).map(rowToTask));
-    });
+    const row = this.run(STORE_SQL.stageById).get(stageId) as StageRow | undefined;
+    if (!row) throw new StageNotFoundError(stageId);
+    return rowToStage(row, (this.run(STORE_SQL.tasksOfStage).all(stageId) as TaskRow[]).map(rowToTask));
   }
 
   async retrieveStagesByRefIds(workflowId: string, refIds: readonly string[]): Promise<StageExecution[]> {
@@ -241,12 +246,10 @@ export class SqliteWorkflowStore implements WorkflowStore {
 
   /** Stage rows from `query`, each with its tasks (one extra query for all of them). */
   private stagesWithTasks(query: string, ...params: unknown[]): StageExecution[] {
-    return this.open().read(() => {
-      const rows = this.run(query).all(...params) as StageRow[];
-      if (rows.length === 0) return [];
-      const tasks = groupTasks(this.run(STORE_SQL.tasksOfStages).all(JSON.stringify(rows.map((r) => r.id))) as TaskRow[]);
-      return rows.map((row) => rowToStage(row, tasks.get(row.id) ?? []));
-    });
+    const rows = this.run(query).all(...params) as StageRow[];
+    if (rows.length === 0) return [];
+    const tasks = groupTasks(this.run(STORE_SQL.tasksOfStages).all(JSON.stringify(rows.map((r) => r.id))) as TaskRow[]);
+    return rows.map((row) => rowToStage(row, tasks.get(row.id) ?? []));
   }
 
   async retrieveStageSummaries(workflowId: string): Promise<StageSummary[]> {
@@ -287,7 +290,12 @@ export class SqliteWorkflowStore implements WorkflowStore {
     if (tx.isEmpty()) return;
     const now = this.clock.now();
     const plan = this.plan(tx, now);
-    conn.write(() => this.apply(tx, plan, now));
+    try {
+      conn.write(() => this.apply(tx, plan, now));
+    } catch (error) {
+      tx.claimed.length = 0; // rolled back: nothing was claimed
+      throw error;
+    }
     // The stored versions moved on; keep the caller's objects in step (stages inserted by this
     // transaction were written as they are, so their version stays).
     for (const update of plan.stageUpdates) update.stage.version += 1;
@@ -319,8 +327,32 @@ export class SqliteWorkflowStore implements WorkflowStore {
           tasks: stage.tasks.map((t, i) => taskToRow(t, stage.id, i)),
           taskIds: JSON.stringify(stage.tasks.map((t) => t.id)),
         })),
-      messages: tx.messages.map(({ message, delayMs }) => messageToRow(message, now, delayMs, DEFAULT_MAX_ATTEMPTS)),
+      ...this.planMessages(tx, now),
     };
+  }
+
+  /**
+   * Encodes the pushed messages. With `tx.claimPushed`, the first due-now messages are inserted
+   * already leased to the committing worker (the processor's fast path, no poll needed).
+   */
+  private planMessages(tx: Transaction, now: number): Pick<CommitPlan, 'messages' | 'leased'> {
+    let claimable = tx.claimPushed?.limit ?? 0;
+    const messages: CommitPlan['messages'] = [];
+    const leased: CommitPlan['leased'] = [];
+    for (const { message, delayMs, claimable: allowed } of tx.messages) {
+      const row = messageToRow(message, now, delayMs, DEFAULT_MAX_ATTEMPTS);
+      if (claimable > 0 && allowed && row.deliverAt <= now) {
+        claimable--;
+        row.leaseToken = randomUUID();
+        row.leaseUntil = now + tx.claimPushed!.leaseMs;
+        row.attempts = 1;
+        leased.push(message);
+      } else {
+        leased.push(null);
+      }
+      messages.push(row);
+    }
+    return { messages, leased };
   }
 
   /** Runs inside the write transaction; any throw rolls everything back. */
@@ -336,7 +368,13 @@ export class SqliteWorkflowStore implements WorkflowStore {
     for (const update of plan.stageUpdates) this.updateStage(update);
     this.writeEvents(tx.events, now);
     const insertMessage = this.run(STORE_SQL.insertMessage);
-    for (const message of plan.messages) insertMessage.run(message);
+    plan.messages.forEach((row, i) => {
+      const { lastInsertRowid } = insertMessage.run(row);
+      const claimed = plan.leased[i];
+      if (claimed) {
+        tx.claimed.push({ id: String(lastInsertRowid), message: claimed, attempts: 1, maxAttempts: row.maxAttempts, leaseToken: row.leaseToken!, deliverAt: row.deliverAt });
+      }
+    });
   }
 
   /** Event records of the transaction. Not stored yet: the event tables come with @stabilize/events. */

@@ -69,6 +69,7 @@ export class QueueProcessor {
   private readonly local: Delivery[] = [];
   private stopping = false;
   private stepping = false;
+  private lastPoll = 0;
   private processed = 0;
   private readonly recovery: WorkflowRecovery;
   private readonly recoverOnStart: boolean;
@@ -281,7 +282,13 @@ export class QueueProcessor {
     const free = Math.min(this.maxWorkers - this.handlerCount, this.maxConcurrentTasks * 2 - this.taskCount);
     if (free <= 0) return 0;
     const deliveries = this.local.splice(0, free);
-    if (deliveries.length < free) deliveries.push(...(await this.queue.poll({ limit: free - deliveries.length, leaseMs: this.leaseMs })));
+    // Poll when the fast path has nothing, and every few milliseconds regardless, so other
+    // workflows' messages are not starved by a long chain this worker keeps feeding itself.
+    const now = performance.now();
+    if (deliveries.length === 0 || (deliveries.length < free && now - this.lastPoll > 5)) {
+      this.lastPoll = now;
+      deliveries.push(...(await this.queue.poll({ limit: free - deliveries.length, leaseMs: this.leaseMs })));
+    }
     for (const delivery of deliveries) {
       const promise = this.handle(delivery).finally(() => this.inFlight.delete(delivery.id));
       this.inFlight.set(delivery.id, promise);

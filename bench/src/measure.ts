@@ -1,0 +1,84 @@
+// One benchmark case: run workflows to completion and report throughput and latency as JSON.
+import { Orchestrator, QueueProcessor, type Queue, TaskRegistry, TaskResult, type Workflow, type WorkflowStore } from '@stabilize/core';
+
+export interface CaseResult {
+  backend: string;
+  shape: string;
+  size: number;
+  workers: number;
+  stages: number;
+  seconds: number;
+  stagesPerSecond: number;
+  /** Time from `Orchestrator.start` to the first task execution of each workflow. */
+  p50StartLatencyMs: number;
+  p99StartLatencyMs: number;
+  peakRssMb: number;
+  status: string;
+}
+
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/** Samples RSS until stopped; returns the peak in MiB. */
+export function rssSampler(): () => number {
+  let peak = process.memoryUsage().rss;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage().rss);
+  }, 20);
+  return () => {
+    clearInterval(timer);
+    return Math.round((Math.max(peak, process.memoryUsage().rss) / 1024 / 1024) * 10) / 10;
+  };
+}
+
+/** Runs `workflows` in this process with one processor and returns the measurements. */
+export async function runInProcess(
+  backend: string,
+  shape: string,
+  size: number,
+  workflows: Workflow[],
+  store: WorkflowStore,
+  queue: Queue,
+  options: { maxWorkers?: number } = {},
+): Promise<CaseResult> {
+  const firstTask = new Map<string, number>();
+  const registry = new TaskRegistry();
+  registry.register('noop', (stage) => {
+    if (!firstTask.has(stage.executionId)) firstTask.set(stage.executionId, performance.now());
+    return TaskResult.success();
+  });
+  const processor = new QueueProcessor(queue, { store, taskRegistry: registry, maxWorkers: options.maxWorkers ?? 10 });
+  const orchestrator = new Orchestrator(queue, { store });
+  const stopRss = rssSampler();
+  const started = new Map<string, number>();
+  const t0 = performance.now();
+  for (const w of workflows) {
+    started.set(w.id, performance.now());
+    await orchestrator.start(w);
+  }
+  await processor.processAll({ timeoutMs: 600_000 });
+  const seconds = (performance.now() - t0) / 1000;
+  const peakRssMb = stopRss();
+  const statuses = new Set<string>();
+  for (const w of workflows) statuses.add((await store.retrieveWorkflowOnly(w.id)).status);
+  const latencies = workflows.map((w) => (firstTask.get(w.id) ?? Number.NaN) - started.get(w.id)!);
+  const stages = workflows.reduce((n, w) => n + w.stages.length, 0);
+  return {
+    backend,
+    shape,
+    size,
+    workers: 1,
+    stages,
+    seconds: round(seconds, 3),
+    stagesPerSecond: Math.round(stages / seconds),
+    p50StartLatencyMs: round(percentile(latencies, 50), 2),
+    p99StartLatencyMs: round(percentile(latencies, 99), 2),
+    peakRssMb,
+    status: [...statuses].join(','),
+  };
+}
+
+export const round = (n: number, digits: number) => Math.round(n * 10 ** digits) / 10 ** digits;
