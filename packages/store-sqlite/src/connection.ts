@@ -37,6 +37,8 @@ export class SqliteConnection {
   private dataVersion = 0;
   private signals = 0;
   private storeSchemaReady = false;
+  private batch: { started: number; writes: number; timer: NodeJS.Immediate } | null = null;
+  private readonly afterFlush: Array<() => void> = [];
   private queueSchemaReady = false;
 
   constructor(
@@ -82,9 +84,41 @@ export class SqliteConnection {
   /**
    * Runs `fn` as one write transaction (BEGIN IMMEDIATE: the write lock is taken up front, so two
    * writers never deadlock upgrading read locks). `fn` must be synchronous; a throw rolls back.
+   *
+   * Group commit: a `groupable` write (the processor's handler commits) joins an open batch as a
+   * savepoint, so many handler transactions share one SQLite commit. The batch commits at the end of
+   * the current event-loop turn, after 64 writes or 10 ms, and at once when a non-groupable write
+   * (any caller outside the processor) or a close comes along. Each write is still all-or-nothing:
+   * a throw rolls back its savepoint only. A crash loses the open batch as a whole, exactly like a
+   * crash just before those commits: their messages are delivered again.
    */
-  write<T>(fn: () => T): T {
-    return this.runner.immediate(fn) as T;
+  write<T>(fn: () => T, groupable = false): T {
+    if (!this.batch) {
+      if (!groupable) return this.runner.immediate(fn) as T;
+      this.db.exec('BEGIN IMMEDIATE');
+      this.batch = { started: performance.now(), writes: 0, timer: setImmediate(() => this.flush()) };
+    }
+    const result = this.runner(fn) as T; // nested in the batch: a savepoint
+    this.batch.writes += 1;
+    if (!groupable || this.batch.writes >= 64 || performance.now() - this.batch.started > 10) this.flush();
+    return result;
+  }
+
+  /** Commits the open batch, if any, and runs the callbacks waiting for it. */
+  flush(): void {
+    const batch = this.batch;
+    if (!batch) return;
+    this.batch = null;
+    clearImmediate(batch.timer);
+    if (this.db.inTransaction) this.db.exec('COMMIT');
+    const callbacks = this.afterFlush.splice(0);
+    for (const callback of callbacks) callback();
+  }
+
+  /** Runs `callback` once everything written so far is durably committed. */
+  whenFlushed(callback: () => void): void {
+    if (this.batch) this.afterFlush.push(callback);
+    else callback();
   }
 
   /** Runs several reads on one consistent snapshot (BEGIN DEFERRED; never blocks writers in WAL). */
@@ -187,6 +221,7 @@ export class SqliteConnection {
   release(): boolean {
     this.refs -= 1;
     if (this.refs > 0) return false;
+    if (this.db.open) this.flush();
     this.stopWatching();
     this.notify();
     this.statements.clear();

@@ -112,9 +112,11 @@ CREATE TABLE IF NOT EXISTS queue_messages (
   attempts INTEGER NOT NULL DEFAULT 0,
   max_attempts INTEGER NOT NULL DEFAULT 10,
   last_error TEXT,
-  created_at INTEGER NOT NULL
+  created_at INTEGER NOT NULL,
+  dedupe_key TEXT
 );
 CREATE INDEX IF NOT EXISTS idx_queue_messages_deliver ON queue_messages (deliver_at, id);
+CREATE INDEX IF NOT EXISTS idx_queue_messages_dedupe ON queue_messages (dedupe_key) WHERE dedupe_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS idx_queue_messages_lease ON queue_messages (lease_until);
 CREATE INDEX IF NOT EXISTS idx_queue_messages_task ON queue_messages (task_id);
 

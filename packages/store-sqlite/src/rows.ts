@@ -184,6 +184,7 @@ export function messageToRow(message: Message, now: number, delayMs: number, max
     maxAttempts,
     lastError: null,
     createdAt: now,
+    dedupeKey: null,
   };
 }
 

@@ -5,6 +5,7 @@
 // milliseconds UTC from the injected Clock. JSON and boolean columns are declared as plain text /
 // integer on purpose: rows are decoded by `rows.ts` (safe JSON parsing, CorruptDataError), so
 // drizzle results and raw prepared-statement results have exactly the same shape.
+import { sql } from 'drizzle-orm';
 import { type AnySQLiteColumn, index, integer, primaryKey, sqliteTable, text } from 'drizzle-orm/sqlite-core';
 
 export const pipelineExecutions = sqliteTable(
@@ -146,9 +147,14 @@ export const queueMessages = sqliteTable(
     maxAttempts: integer('max_attempts').notNull().default(10),
     lastError: text('last_error'),
     createdAt: integer('created_at').notNull(),
+    /** Set for coalescing messages: a push is skipped while an undelivered one with this key waits. */
+    dedupeKey: text('dedupe_key'),
   },
   (t) => [
     index('idx_queue_messages_deliver').on(t.deliverAt, t.id),
+    index('idx_queue_messages_dedupe')
+      .on(t.dedupeKey)
+      .where(sql`dedupe_key IS NOT NULL`),
     index('idx_queue_messages_lease').on(t.leaseUntil),
     index('idx_queue_messages_task').on(t.taskId),
   ],

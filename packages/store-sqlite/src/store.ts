@@ -83,6 +83,7 @@ export const STORE_SQL = {
   stageStatus: 'SELECT status FROM stage_executions WHERE id = ?',
   consumeDelivery: 'DELETE FROM queue_messages WHERE id = ? AND lease_token = ?',
   insertMessage: insertSql(queueMessages, 'queue_messages', ['id']),
+  pendingWithKey: 'SELECT 1 FROM queue_messages WHERE dedupe_key = ? AND lease_token IS NULL LIMIT 1',
 } as const;
 
 /** Workflow fields a transaction may update, and their columns. */
@@ -291,7 +292,7 @@ export class SqliteWorkflowStore implements WorkflowStore {
     const now = this.clock.now();
     const plan = this.plan(tx, now);
     try {
-      conn.write(() => this.apply(tx, plan, now));
+      conn.write(() => this.apply(tx, plan, now), tx.groupable);
     } catch (error) {
       tx.claimed.length = 0; // rolled back: nothing was claimed
       throw error;
@@ -339,8 +340,9 @@ export class SqliteWorkflowStore implements WorkflowStore {
     let claimable = tx.claimPushed?.limit ?? 0;
     const messages: CommitPlan['messages'] = [];
     const leased: CommitPlan['leased'] = [];
-    for (const { message, delayMs, claimable: allowed } of tx.messages) {
+    for (const { message, delayMs, claimable: allowed, coalesceKey } of tx.messages) {
       const row = messageToRow(message, now, delayMs, DEFAULT_MAX_ATTEMPTS);
+      row.dedupeKey = coalesceKey ?? null;
       if (claimable > 0 && allowed && row.deliverAt <= now) {
         claimable--;
         row.leaseToken = randomUUID();
@@ -368,7 +370,11 @@ export class SqliteWorkflowStore implements WorkflowStore {
     for (const update of plan.stageUpdates) this.updateStage(update);
     this.writeEvents(tx.events, now);
     const insertMessage = this.run(STORE_SQL.insertMessage);
+    const pending = this.run(STORE_SQL.pendingWithKey);
     plan.messages.forEach((row, i) => {
+      // A coalescing message is dropped while an identical one still waits undelivered: that one
+      // will be handled after this commit and see everything it wrote.
+      if (row.dedupeKey !== null && pending.get(row.dedupeKey) !== undefined) return;
       const { lastInsertRowid } = insertMessage.run(row);
       const claimed = plan.leased[i];
       if (claimed) {

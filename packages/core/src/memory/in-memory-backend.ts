@@ -18,6 +18,7 @@ interface QueueRow {
   attempts: number;
   maxAttempts: number;
   lastError: string | null;
+  coalesceKey?: string;
 }
 
 /**
@@ -59,11 +60,18 @@ export class InMemoryDatabase {
 
   constructor(readonly clock: Clock = systemClock) {}
 
-  insertRow(message: Message, delayMs: number, maxAttempts: number, leaseMs?: number): Delivery | undefined {
+  /** Coalescing keys of rows not delivered yet. */
+  readonly pendingKeys = new Set<string>();
+
+  insertRow(message: Message, delayMs: number, maxAttempts: number, leaseMs?: number, coalesceKey?: string): Delivery | undefined {
     const id = this.nextRowId++;
     const now = this.clock.now();
     const leased = leaseMs !== undefined;
     const row: QueueRow = { id, message: structuredClone(message), deliverAt: now + delayMs, leaseUntil: leased ? now + leaseMs : null, leaseToken: leased ? randomUUID() : null, attempts: leased ? 1 : 0, maxAttempts, lastError: null };
+    if (coalesceKey !== undefined && !leased) {
+      row.coalesceKey = coalesceKey;
+      this.pendingKeys.add(coalesceKey);
+    }
     this.rows.set(id, row);
     if (!leased) return undefined;
     return { id: String(id), message: structuredClone(message), attempts: 1, maxAttempts, leaseToken: row.leaseToken!, deliverAt: row.deliverAt };
@@ -71,6 +79,7 @@ export class InMemoryDatabase {
 
   moveToDeadLetters(row: QueueRow, error: string): void {
     this.rows.delete(row.id);
+    if (row.coalesceKey !== undefined) this.pendingKeys.delete(row.coalesceKey);
     const id = this.nextDeadLetterId++;
     this.deadLetters.set(id, {
       id: String(id),
@@ -285,9 +294,10 @@ export class InMemoryWorkflowStore implements WorkflowStore {
     }
     for (const { stage } of tx.stageUpdates) if (!tx.stageInserts.some((i) => i.id === stage.id)) stage.version += 1;
     let claimable = tx.claimPushed?.limit ?? 0;
-    for (const { message, delayMs, claimable: allowed } of tx.messages) {
+    for (const { message, delayMs, claimable: allowed, coalesceKey } of tx.messages) {
+      if (coalesceKey !== undefined && db.pendingKeys.has(coalesceKey)) continue;
       const claim = claimable > 0 && delayMs === 0 && allowed ? tx.claimPushed!.leaseMs : undefined;
-      const delivery = db.insertRow(message, delayMs, 10, claim);
+      const delivery = db.insertRow(message, delayMs, 10, claim, coalesceKey);
       if (delivery) {
         tx.claimed.push(delivery);
         claimable--;
@@ -353,6 +363,10 @@ export class InMemoryQueue implements Queue {
         continue;
       }
       row.attempts += 1;
+      if (row.coalesceKey !== undefined) {
+        this.db.pendingKeys.delete(row.coalesceKey);
+        delete row.coalesceKey;
+      }
       row.leaseToken = randomUUID();
       row.leaseUntil = now + options.leaseMs;
       result.push({ id: String(row.id), message: structuredClone(row.message), attempts: row.attempts, maxAttempts: row.maxAttempts, leaseToken: row.leaseToken, deliverAt: row.deliverAt });

@@ -97,6 +97,7 @@ export class QueueProcessor {
           // Only for message-driven commits of a running worker or drain, not single steps.
           const free = this.localCapacity();
           if (free > 0 && tx.consumed && !this.stopping && !this.stepping) tx.claimPushed = { leaseMs: this.leaseMs, limit: free };
+          tx.groupable = !this.stepping;
           await store.commit(tx);
           if (tx.consumed) consumed.add(tx.consumed.deliveryId);
           this.local.push(...tx.claimed);

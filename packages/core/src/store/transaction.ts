@@ -34,6 +34,11 @@ export interface PendingMessage {
   delayMs: number;
   /** False keeps the message out of the pushing worker's fast path (see `claimPushed`). */
   claimable: boolean;
+  /**
+   * Coalescing: while an undelivered message with the same key waits in the queue, this push may be
+   * dropped (that message is handled after this commit and sees its writes). Stores may ignore it.
+   */
+  coalesceKey?: string;
 }
 
 /** The delivery a handler consumed: committing the transaction removes it from the queue. */
@@ -99,6 +104,11 @@ export class Transaction {
    * A store that does not support it ignores the request (the messages are then polled as usual).
    */
   claimPushed: { leaseMs: number; limit: number } | null = null;
+  /**
+   * Set by the processor, not by handlers: this commit may share one database commit with other
+   * handler commits (group commit). Stores that cannot group ignore it.
+   */
+  groupable = false;
   /** Filled by the store on commit: the deliveries `claimPushed` produced. */
   readonly claimed: Delivery[] = [];
 
@@ -125,8 +135,10 @@ export class Transaction {
     return this;
   }
 
-  push(message: Message, delayMs = 0, options: { claimable?: boolean } = {}): this {
-    this.messages.push({ message, delayMs: Math.max(0, Math.round(delayMs)), claimable: options.claimable ?? true });
+  push(message: Message, delayMs = 0, options: { claimable?: boolean; coalesceKey?: string } = {}): this {
+    const pending: PendingMessage = { message, delayMs: Math.max(0, Math.round(delayMs)), claimable: options.claimable ?? true };
+    if (options.coalesceKey) pending.coalesceKey = options.coalesceKey;
+    this.messages.push(pending);
     return this;
   }
 
