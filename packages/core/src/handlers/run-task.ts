@@ -21,6 +21,7 @@ import { completeTaskWithError, loadStageOrReport, newTx, retryOnConcurrency } f
 import { completeTaskInTx } from './task-flow.js';
 import { exponentialDelay } from './config.js';
 import type { HandlerDeps, HandlerInput } from './deps.js';
+import { notifyMilestoneWatchers } from './patterns.js';
 
 type Input = HandlerInput<RunTask>;
 
@@ -84,6 +85,9 @@ export async function handleRunTask(deps: HandlerDeps, input: Input): Promise<vo
 
   const controller = deps.runningTasks.start(task.id);
   if (!controller) return; // already executing in this process (a duplicate delivery)
+  // The task may scribble on the stage it is given; the result is merged into this untouched copy,
+  // whose version guards the commit (a change meanwhile makes it re-read and retry).
+  const pristine = stage.clone();
   let result: TaskResult;
   try {
     result = await execute(deps, implementation, stage, task, message, controller);
@@ -93,7 +97,7 @@ export async function handleRunTask(deps: HandlerDeps, input: Input): Promise<vo
   } finally {
     deps.runningTasks.finish(task.id);
   }
-  await processResult(deps, input, implementation, result);
+  await processResult(deps, input, implementation, result, pristine);
 }
 
 async function execute(deps: HandlerDeps, implementation: Task, stage: StageExecution, task: TaskExecution, message: RunTask, controller: AbortController): Promise<TaskResult> {
@@ -174,7 +178,7 @@ async function handleTaskError(deps: HandlerDeps, input: Input, implementation: 
 }
 
 /** Engine.md §4.5.4: merge the result into a freshly read stage and continue by its status. */
-async function processResult(deps: HandlerDeps, input: Input, implementation: Task, result: TaskResult): Promise<void> {
+async function processResult(deps: HandlerDeps, input: Input, implementation: Task, result: TaskResult, loaded?: StageExecution): Promise<void> {
   try {
     assertJsonObject(result.context, 'task result context');
     assertJsonObject(result.outputs, 'task result outputs');
@@ -184,7 +188,7 @@ async function processResult(deps: HandlerDeps, input: Input, implementation: Ta
     return;
   }
   if (result.status === WorkflowStatus.SUCCEEDED) {
-    const stage = await deps.store.retrieveStage(input.message.stageId);
+    const stage = loaded ?? (await deps.store.retrieveStage(input.message.stageId));
     const verification = verifyOutputs(stage, result);
     if (verification.outcome === 'failed') {
       await completeTaskWithError(deps, input, new VerificationError(`Output verification failed: ${verification.message}`).message, {}, stage.failureStatus());
@@ -195,12 +199,14 @@ async function processResult(deps: HandlerDeps, input: Input, implementation: Ta
       return;
     }
   }
-  await commitResult(deps, input, result.status, result, implementation);
+  await commitResult(deps, input, result.status, result, implementation, loaded);
 }
 
-async function commitResult(deps: HandlerDeps, input: Input, reported: WorkflowStatus, result: TaskResult | null, implementation?: Task): Promise<void> {
+async function commitResult(deps: HandlerDeps, input: Input, reported: WorkflowStatus, result: TaskResult | null, implementation?: Task, loaded?: StageExecution): Promise<void> {
+  let first = loaded;
   await retryOnConcurrency(deps, async () => {
-    const stage = await deps.store.retrieveStage(input.message.stageId);
+    const stage = first ?? (await deps.store.retrieveStage(input.message.stageId));
+    first = undefined; // a retry after a conflict reads afresh
     const task = stage.taskById(input.message.taskId);
     // The task was canceled, reset by a jump or completed meanwhile: its late result is dropped.
     if (!task || task.status !== WorkflowStatus.RUNNING) return;
@@ -258,6 +264,7 @@ async function commitResult(deps: HandlerDeps, input: Input, reported: WorkflowS
         } else {
           task.status = WorkflowStatus.SUSPENDED;
           stage.status = WorkflowStatus.SUSPENDED;
+          notifyMilestoneWatchers(tx, stage); // WCP-18: stages gated on this one re-check
         }
         break;
       }
