@@ -34,6 +34,9 @@ async function runCase(c: Case): Promise<CaseResult> {
   }
 }
 
+// Warm up each backend once (JIT, prepared statements) so short cases measure the engine, not startup.
+for (const backend of ['memory', 'sqlite'] as const) await runCase({ backend, shape: 'chain', size: 200 });
+
 for (const c of CASES) {
   if (only && !`${c.backend}/${c.shape}/${c.size}`.includes(only)) continue;
   console.log(JSON.stringify(await runCase(c)));
