@@ -5,6 +5,7 @@ import {
   type ClaimRequest,
   type Clock,
   ConcurrencyError,
+  type EventRecord,
   isComplete,
   LeaseLostError,
   type StageExecution,
@@ -24,6 +25,7 @@ import {
 import Database from 'better-sqlite3';
 import { and, asc, count, eq, gt, gte, inArray, isNull, or, type SQL, sql } from 'drizzle-orm';
 import { acquireConnection, releaseConnection, type SqliteConnection } from './connection.js';
+import { writeEventRecords } from './events.js';
 import type { SqliteOptions } from './options.js';
 import {
   insertSql,
@@ -383,8 +385,18 @@ export class SqliteWorkflowStore implements WorkflowStore {
     });
   }
 
-  /** Event records of the transaction. Not stored yet: the event tables come with @stabilize/events. */
-  protected writeEvents(_events: readonly unknown[], _now: number): void {}
+  /**
+   * Runs `callback` once everything committed so far is durable: at once, or when an open
+   * group-commit batch commits. The event recorder publishes a transaction's events through it.
+   */
+  whenDurable(callback: () => void): void {
+    this.open().whenFlushed(callback);
+  }
+
+  /** Event records of the transaction (see events.ts): numbered and written in this transaction. */
+  protected writeEvents(events: readonly EventRecord[], _now: number): void {
+    if (events.length > 0) writeEventRecords(this.open(), events);
+  }
 
   private insertWorkflow({ row, stages }: CommitPlan['workflows'][number]): void {
     try {

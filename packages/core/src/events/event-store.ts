@@ -26,7 +26,12 @@ export interface EventRecord {
   schemaVersion: number;
   /** 1-based position within its workflow, assigned by the store on append (0 before). */
   sequence: number;
-  /** Global position across all workflows, assigned by the store on append (0 before). */
+  /**
+   * Global position across all workflows (0 until assigned). In-memory and SQLite assign it on
+   * append, in commit order. A store whose transactions can commit out of allocation order
+   * (PostgreSQL) assigns it after commit, when the event first becomes readable in order; `readAll`
+   * only returns positioned events.
+   */
   position: number;
 }
 

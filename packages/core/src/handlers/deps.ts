@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js';
-import type { EngineEvent, EventRecorder } from '../events/recorder.js';
+import { type EngineEvent, type EventRecorder, noopEventRecorder } from '../events/recorder.js';
 import type { Delivery, WorkflowStore } from '../store/interfaces.js';
 import type { Transaction } from '../store/transaction.js';
 import type { TaskRegistry } from '../task/registry.js';
@@ -55,5 +55,6 @@ export interface HandlerInput<M> {
 }
 
 export function recordEvent(deps: HandlerDeps, tx: Transaction, event: Omit<EngineEvent, 'timestamp'>): void {
+  if (deps.recorder === noopEventRecorder) return; // event sourcing off: build nothing
   deps.recorder.record(tx, { ...event, timestamp: deps.clock.now() });
 }
