@@ -2,7 +2,7 @@
 // "@stabilize/source" export condition, so no build is needed before `pnpm test`.
 import { defineConfig } from 'vitest/config';
 
-const conditions = ['@stabilize/source', 'import', 'module', 'node', 'default'];
+const conditions = ['@stabilize/source', 'node', 'development|production'];
 
 export default defineConfig({
   resolve: { conditions },

@@ -19,7 +19,7 @@ export { type PausedDetails, type Trigger, Workflow, type WorkflowInit, Workflow
 
 export { ancestorRefIds, type GraphNode, topologicalSort, validateStageGraph } from './dag/graph.js';
 export { mergeContexts, mergeValue } from './dag/merge.js';
-export { evaluateReadiness, type Readiness, type ReadinessPhase, type UpstreamView } from './dag/readiness.js';
+export { evaluateReadiness, isDeadPath, isWithdrawn, mayFireAgain, type Readiness, type ReadinessPhase, type UpstreamView } from './dag/readiness.js';
 export { getOutputReducer, type OutputReducer, registerOutputReducer } from './dag/reducers.js';
 export * from './expressions/index.js';
 
@@ -45,10 +45,15 @@ export {
   StageGraphBuilder,
   syntheticStage,
 } from './builders/stage-definition-builder.js';
+export { MultiInstanceBuilder, type MultiInstanceOptions } from './builders/multi-instance-builder.js';
+export { LoopBackTask, LoopBuilder, LoopConditionTask, LoopStateTask, type LoopOptions, registerLoopTasks } from './builders/loop-builder.js';
+export { MUTEX_SCOPE } from './handlers/patterns.js';
 
 export type { DeadLetter, Delivery, PollOptions, PushOptions, Queue, StageSummary, WorkflowQuery, WorkflowStore } from './store/interfaces.js';
 export {
+  type ClaimRelease,
   type ClaimRequest,
+  type ClaimWait,
   type ConsumedDelivery,
   type PendingMessage,
   type StageUpdate,
@@ -70,3 +75,4 @@ export { Orchestrator, type OrchestratorOptions } from './orchestrator.js';
 export { createInMemoryBackend, InMemoryDatabase, InMemoryEventStore, InMemoryQueue, InMemoryWorkflowStore } from './memory/in-memory-backend.js';
 export { type RecoveryOptions, type RecoveryResult, WorkflowRecovery } from './recovery.js';
 export { assertConfig, assertContext, assertContextIn, assertContextType, assertOutput, ConfigError, ContextError, OutputError } from './task/assertions.js';
+export { DEFINITION_LIMITS, type StageDefinition, type TaskDefinition, type WorkflowDefinition, workflowFromDefinition } from './model/definition.js';

@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import {
   type Message,
   ClaimBlockedError,
+  type ClaimRelease,
   type ClaimRequest,
+  type ClaimWait,
   type Clock,
   ConcurrencyError,
   type EventRecord,
@@ -30,6 +32,7 @@ import type { SqliteOptions } from './options.js';
 import {
   insertSql,
   messageToRow,
+  payloadToMessage,
   type MessageInsert,
   rowToStage,
   rowToSummary,
@@ -83,6 +86,14 @@ export const STORE_SQL = {
   insertClaim: 'INSERT INTO stage_claims (execution_id, claim_key, stage_id, claimed_at) VALUES (?, ?, ?, ?)',
   moveClaim: 'UPDATE stage_claims SET stage_id = ?, claimed_at = ? WHERE execution_id = ? AND claim_key = ?',
   stageStatus: 'SELECT status FROM stage_executions WHERE id = ?',
+  releaseOwnedClaim: 'DELETE FROM stage_claims WHERE execution_id = ? AND claim_key = ? AND stage_id = ?',
+  claimWaiters: 'SELECT stage_id AS stageId, position, message FROM stage_claim_waiters WHERE execution_id = ? AND claim_key = ? ORDER BY position',
+  deleteClaimWaiter: 'DELETE FROM stage_claim_waiters WHERE execution_id = ? AND claim_key = ? AND stage_id = ?',
+  // A repeated wait of the same stage replaces its message and keeps its place in line.
+  upsertClaimWaiter:
+    'INSERT INTO stage_claim_waiters (execution_id, claim_key, stage_id, position, message, waiting_since) VALUES (?, ?, ?, (SELECT COALESCE(MAX(position) + 1, 0) FROM stage_claim_waiters WHERE execution_id = ? AND claim_key = ?), ?, ?) ON CONFLICT (execution_id, claim_key, stage_id) DO UPDATE SET message = excluded.message',
+  waiterLiveness:
+    'SELECT s.status AS stageStatus, w.status AS workflowStatus FROM stage_executions s LEFT JOIN pipeline_executions w ON w.id = s.execution_id WHERE s.id = ?',
   consumeDelivery: 'DELETE FROM queue_messages WHERE id = ? AND lease_token = ?',
   insertMessage: insertSql(queueMessages, 'queue_messages', ['id']),
   pendingWithKey: 'SELECT 1 FROM queue_messages WHERE dedupe_key = ? AND lease_token IS NULL LIMIT 1',
@@ -126,6 +137,8 @@ interface CommitPlan {
   consumed: { id: number; token: string; deliveryId: string } | null;
   workflows: Array<{ row: Required<WorkflowInsert>; stages: StagePlan[] }>;
   claims: ClaimRequest[];
+  claimWaits: Array<ClaimWait & { payload: string }>;
+  claimReleases: ClaimRelease[];
   workflowUpdates: WorkflowUpdatePlan[];
   stageInserts: StagePlan[];
   stageUpdates: StageUpdatePlan[];
@@ -288,6 +301,11 @@ export class SqliteWorkflowStore implements WorkflowStore {
 
   // ---- commit ---------------------------------------------------------------------------------
 
+  /** Commits the open group-commit batch, if any. */
+  async flush(): Promise<void> {
+    if (!this.closed) this.conn.flush();
+  }
+
   async commit(tx: Transaction): Promise<void> {
     const conn = this.open();
     if (tx.isEmpty()) return;
@@ -302,7 +320,7 @@ export class SqliteWorkflowStore implements WorkflowStore {
     // The stored versions moved on; keep the caller's objects in step (stages inserted by this
     // transaction were written as they are, so their version stays).
     for (const update of plan.stageUpdates) update.stage.version += 1;
-    if (plan.messages.length > 0) conn.notify();
+    if (plan.messages.length > 0 || plan.claimWaits.length > 0 || plan.claimReleases.length > 0) conn.notify();
   }
 
   /** Encodes every row of the transaction (JSON, booleans) before the write lock is taken. */
@@ -318,6 +336,8 @@ export class SqliteWorkflowStore implements WorkflowStore {
       consumed,
       workflows: tx.workflowInserts.map((w) => ({ row: workflowToRow(w, now), stages: w.stages.map((s, i) => planStage(s, w.id, i)) })),
       claims: tx.claims,
+      claimWaits: tx.claimWaits.map((w) => ({ ...w, payload: messageToRow(w.message, now, 0, DEFAULT_MAX_ATTEMPTS).payload })),
+      claimReleases: tx.claimReleases,
       workflowUpdates: tx.workflowUpdates.map((u) => planWorkflowUpdate(u.workflowId, u.fields, u.expectedStatus)),
       // Position is assigned inside the transaction (after the workflow's last stage).
       stageInserts: tx.stageInserts.map((s) => planStage(s, s.executionId, -1)),
@@ -383,6 +403,44 @@ export class SqliteWorkflowStore implements WorkflowStore {
         tx.claimed.push({ id: String(lastInsertRowid), message: claimed, attempts: 1, maxAttempts: row.maxAttempts, leaseToken: row.leaseToken!, deliverAt: row.deliverAt });
       }
     });
+    for (const release of plan.claimReleases) this.releaseClaim(release, now);
+    for (const wait of plan.claimWaits) this.waitForClaim(wait, now);
+  }
+
+  /**
+   * Frees the claim if `stageId` owns it; then, when nobody holds the key, wakes the first live
+   * waiter (in arrival order), forgetting dead ones (stage gone or complete, workflow complete).
+   */
+  private releaseClaim({ executionId, claimKey, stageId }: ClaimRelease, now: number): void {
+    this.run(STORE_SQL.releaseOwnedClaim).run(executionId, claimKey, stageId);
+    if (this.run(STORE_SQL.claimOwner).get(executionId, claimKey) !== undefined) return;
+    const waiters = this.run(STORE_SQL.claimWaiters).all(executionId, claimKey) as Array<{ stageId: string; position: number; message: string }>;
+    const forget = this.run(STORE_SQL.deleteClaimWaiter);
+    const liveness = this.run(STORE_SQL.waiterLiveness);
+    for (const waiter of waiters) {
+      forget.run(executionId, claimKey, waiter.stageId);
+      const state = liveness.get(waiter.stageId) as { stageStatus: WorkflowStatus; workflowStatus: WorkflowStatus | null } | undefined;
+      if (!state || isComplete(state.stageStatus) || state.workflowStatus === null || isComplete(state.workflowStatus)) continue;
+      this.pushNow(payloadToMessage(waiter.message, 'stage_claim_waiters', waiter.position), now);
+      return;
+    }
+  }
+
+  /** Queues the waiter behind a live owner that is another stage; otherwise pushes its message at once. */
+  private waitForClaim({ executionId, claimKey, stageId, message, payload }: CommitPlan['claimWaits'][number], now: number): void {
+    const owner = this.run(STORE_SQL.claimOwner).get(executionId, claimKey) as { stageId: string } | undefined;
+    if (owner && owner.stageId !== stageId) {
+      const ownerStage = this.run(STORE_SQL.stageStatus).get(owner.stageId) as { status: WorkflowStatus } | undefined;
+      if (ownerStage && !isComplete(ownerStage.status)) {
+        this.run(STORE_SQL.upsertClaimWaiter).run(executionId, claimKey, stageId, executionId, claimKey, payload, now);
+        return;
+      }
+    }
+    this.pushNow(message, now);
+  }
+
+  private pushNow(message: Message, now: number): void {
+    this.run(STORE_SQL.insertMessage).run(messageToRow(message, now, 0, DEFAULT_MAX_ATTEMPTS));
   }
 
   /**

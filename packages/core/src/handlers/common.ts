@@ -5,7 +5,10 @@ import { isComplete, WorkflowStatus } from '../model/status.js';
 import type { Workflow } from '../model/workflow.js';
 import { Transaction } from '../store/transaction.js';
 import { evaluateCondition } from '../expressions/index.js';
+import { DISCRIMINATOR_JOINS, isRefiringJoin, mayFireAgain } from '../dag/readiness.js';
 import { type HandlerDeps, type HandlerInput, recordEvent } from './deps.js';
+import { isInstance } from './multi-instance.js';
+import { recordCompletedBranch, recordSplitChoice } from './patterns.js';
 import { completeTaskInTx } from './task-flow.js';
 
 /** A new transaction that, once committed, also removes the delivery being handled. */
@@ -55,16 +58,33 @@ export async function loadWorkflowOrReport(deps: HandlerDeps, input: HandlerInpu
 
 /**
  * What follows a finished (or skipped) stage: its downstream stages, else its parent (synthetic
- * stages), else the workflow's completion check. Split conditions choose among downstreams.
+ * stages), else the workflow's completion check. Split conditions choose among downstreams: an
+ * unchosen downstream is told too, and sees the dead edge through the split's `_unchosen_branches`
+ * (dead-path elimination, docs/patterns.md). `completed` marks a stage that ran (CompleteStage).
  */
-export async function pushNext(deps: HandlerDeps, tx: Transaction, stage: StageExecution): Promise<void> {
+export async function pushNext(deps: HandlerDeps, tx: Transaction, stage: StageExecution, options: { completed?: boolean } = {}): Promise<void> {
   const downstream = await deps.store.retrieveDownstreamStages(stage.executionId, stage.refId);
   if (downstream.length > 0) {
-    const { activated, skipped } = chooseBranches(stage, downstream);
+    // Only a stage that ran applies its split; a skipped or withdrawn one passes every edge on and
+    // each downstream judges its inputs itself.
+    const ran = stage.status === WorkflowStatus.SUCCEEDED || stage.status === WorkflowStatus.FAILED_CONTINUE;
+    if (ran && isConditionalSplit(stage)) await recordSplitChoice(deps, tx, stage, chooseBranches(stage, downstream).skipped);
+    if (options.completed) recordCompletedBranch(tx, stage, downstream, (d) => DISCRIMINATOR_JOINS.has(d.joinType));
     // A join is started by whichever upstream finishes last; its StartStage waits in the queue
     // rather than on this worker's fast path, so early copies find the join already decided.
-    for (const d of activated) tx.push(Messages.startStage(stage.executionId, d.id), 0, { claimable: d.requisiteStageRefIds.length <= 1 });
-    for (const d of skipped) tx.push(Messages.skipStage(stage.executionId, d.id));
+    for (const d of downstream) {
+      const join = d.requisiteStageRefIds.length > 1 || isRefiringJoin(d.joinType);
+      // Copies of a join's StartStage coalesce while one waits undelivered (not for joins that fire
+      // once per incoming branch).
+      const coalesce = d.requisiteStageRefIds.length > 1 && !isRefiringJoin(d.joinType);
+      tx.push(Messages.startStage(stage.executionId, d.id), 0, join ? { claimable: false, ...(coalesce ? { coalesceKey: `StartStage:${d.id}` } : {}) } : {});
+    }
+    // A late branch of a join that has already fired starts nothing: it may have been the last work.
+    if (stage.parentStageId === null && downstream.every((d) => isComplete(d.status) && !mayFireAgain(d))) tx.push(Messages.completeWorkflow(stage.executionId));
+    return;
+  }
+  if (isInstance(stage)) {
+    tx.push(Messages.completeStage(stage.executionId, stage.parentStageId!)); // the multi-instance join decides
     return;
   }
   if (stage.parentStageId !== null && stage.syntheticStageOwner !== null) {
@@ -74,28 +94,40 @@ export async function pushNext(deps: HandlerDeps, tx: Transaction, stage: StageE
   tx.push(Messages.completeWorkflow(stage.executionId));
 }
 
-/** OR / XOR splits (engine.md §2.4): which downstreams start and which are skipped. */
+/** An OR / XOR split with conditions (an AND split, or one without conditions, takes every branch). */
+export function isConditionalSplit(stage: StageExecution): boolean {
+  return stage.splitType !== 'AND' && Object.keys(stage.splitConditions).length > 0;
+}
+
+/**
+ * OR / XOR splits (engine.md §2.4, docs/patterns.md): which downstreams are chosen. OR: every branch
+ * whose condition holds, plus every branch without a condition. XOR: the first branch (declaration
+ * order) whose condition holds, else the first branch without a condition (the default branch). A
+ * condition that cannot be evaluated counts as false. If nothing is chosen the first downstream is.
+ */
 export function chooseBranches(stage: StageExecution, downstream: StageExecution[]): { activated: StageExecution[]; skipped: StageExecution[] } {
   const conditions = stage.splitConditions;
-  if (stage.splitType === 'AND' || Object.keys(conditions).length === 0) return { activated: downstream, skipped: [] };
+  if (!isConditionalSplit(stage)) return { activated: downstream, skipped: [] };
   const scope = { ...stage.context, ...stage.outputs };
-  const activated: StageExecution[] = [];
-  const skipped: StageExecution[] = [];
-  for (const d of downstream) {
+  const holds = (d: StageExecution): boolean | undefined => {
     const condition = conditions[d.refId];
-    let chosen = condition === undefined;
-    if (condition !== undefined) {
-      try {
-        chosen = evaluateCondition(condition, scope);
-      } catch {
-        chosen = false;
-      }
+    if (condition === undefined) return undefined;
+    try {
+      return evaluateCondition(condition, scope);
+    } catch {
+      return false;
     }
-    if (chosen && !(stage.splitType === 'XOR' && activated.length > 0)) activated.push(d);
-    else skipped.push(d);
+  };
+  const verdicts = downstream.map((d) => ({ d, verdict: holds(d) }));
+  let chosen: StageExecution[];
+  if (stage.splitType === 'XOR') {
+    const pick = verdicts.find((v) => v.verdict === true) ?? verdicts.find((v) => v.verdict === undefined);
+    chosen = pick ? [pick.d] : [];
+  } else {
+    chosen = verdicts.filter((v) => v.verdict !== false).map((v) => v.d);
   }
-  if (activated.length === 0 && skipped.length > 0) activated.push(skipped.shift()!);
-  return { activated, skipped };
+  if (chosen.length === 0) chosen = downstream.slice(0, 1);
+  return { activated: chosen, skipped: downstream.filter((d) => !chosen.includes(d)) };
 }
 
 /** Error record stored in `context.exception` (engine.md §4.5.7). */

@@ -4,8 +4,11 @@ import { determineStageStatus, type StageExecution } from '../model/stage-execut
 import { isComplete, isHalt, WorkflowStatus } from '../model/status.js';
 import type { Transaction } from '../store/transaction.js';
 import { errorMessage } from '../errors.js';
-import { loadStageOrReport, newTx, pushNext, recordStageEvent, retryOnConcurrency } from './common.js';
+import { errorRecord, loadStageOrReport, newTx, pushNext, recordStageEvent, retryOnConcurrency } from './common.js';
+import type { Task } from '../task/task.js';
 import type { HandlerDeps, HandlerInput } from './deps.js';
+import { closeCreation, evaluateMultiInstance, instancesOf, isMultiInstanceStage, type MultiInstanceOutcome } from './multi-instance.js';
+import { afterFiring, afterStatusChange, notifyRefiringDownstream, terminateWorkflowInTx } from './patterns.js';
 
 /** On-failure stages are marked so that they never pass for ordinary after-stages (decision Q20). */
 export const ON_FAILURE_STAGE_KEY = '_on_failure_stage';
@@ -31,10 +34,22 @@ export async function handleCompleteStage(deps: HandlerDeps, input: HandlerInput
         const tx = newTx(input);
         pushFailure(tx, stage);
         await deps.store.commit(tx);
+      } else if (isMultiInstanceStage(stage) && stage.parentStageId === null && isComplete(stage.status)) {
+        // An instance that outlived its activity's join ended: the workflow may be done now.
+        await deps.store.commit(newTx(input).push(Messages.completeWorkflow(stage.executionId)));
       }
       return;
     }
     const children = await deps.store.retrieveSyntheticStages(stage.id);
+    if (isMultiInstanceStage(stage)) {
+      // The multiple-instance join (docs/patterns.md): decided over the instances, not by tasks.
+      const outcome = evaluateMultiInstance(stage, instancesOf(children));
+      if (outcome.kind === 'wait') return;
+      const tx = newTx(input);
+      await finishMultiInstance(deps, tx, stage, outcome);
+      await deps.store.commit(tx);
+      return;
+    }
     const counted = countedChildren(stage, children);
     let status = determineStageStatus(stage, counted);
     const builder = deps.builders.get(stage.type);
@@ -100,18 +115,39 @@ export async function handleCompleteStage(deps: HandlerDeps, input: HandlerInput
   if (finished) await runCleanup(deps, finished);
 }
 
+/** Ends a multiple-instance activity with the outcome of its join (withdrawing what it no longer needs). */
+export async function finishMultiInstance(deps: HandlerDeps, tx: Transaction, stage: StageExecution, outcome: Extract<MultiInstanceOutcome, { kind: 'complete' }>): Promise<void> {
+  closeCreation(stage);
+  stage.outputs = outcome.outputs;
+  if (outcome.error) stage.context.exception = errorRecord(outcome.error);
+  for (const instance of outcome.withdraw) tx.push(Messages.cancelStage(stage.executionId, instance.id, { withdraw: true, reason: 'multiInstanceJoin' }));
+  stage.status = outcome.status;
+  stage.endTime = deps.clock.now();
+  tx.updateStage(stage, WorkflowStatus.RUNNING);
+  await finishStage(deps, tx, stage, 'CompleteStageHandler');
+}
+
 /** Pushes what follows a stage that just reached a final status and records the event. */
 export async function finishStage(deps: HandlerDeps, tx: Transaction, stage: StageExecution, handler: string): Promise<void> {
   const status = stage.status;
   if (status === WorkflowStatus.SUCCEEDED || status === WorkflowStatus.SKIPPED || status === WorkflowStatus.FAILED_CONTINUE) {
-    // Q6: a FAILED_CONTINUE synthetic stage continues its chain like a success.
-    await pushNext(deps, tx, stage);
+    if (status !== WorkflowStatus.SKIPPED && stage.context.terminateWorkflow === true) {
+      // WCP-43: an explicit end node ends the workflow at once; unfinished stages are withdrawn.
+      await terminateWorkflowInTx(deps, tx, stage.executionId, { stageId: stage.id, reason: `Terminated by stage ${stage.refId}`, handler });
+    } else {
+      await afterFiring(deps, tx, stage);
+      // Q6: a FAILED_CONTINUE synthetic stage continues its chain like a success.
+      await pushNext(deps, tx, stage, { completed: status !== WorkflowStatus.SKIPPED });
+    }
   } else {
     if (status === WorkflowStatus.CANCELED || status === WorkflowStatus.TERMINAL || status === WorkflowStatus.STOPPED) {
       for (const task of stage.tasks) deps.runningTasks.abort(task.id, `Stage ${status}`);
     }
+    if (typeof stage.context._fire_count === 'number') stage.context._fire_final = true;
+    await notifyRefiringDownstream(deps, tx, stage);
     pushFailure(tx, stage);
   }
+  afterStatusChange(tx, stage);
   const exception = (stage.context.exception as { details?: { error?: unknown } } | undefined)?.details?.error;
   const eventType =
     status === WorkflowStatus.SKIPPED ? 'stage.skipped' : status === WorkflowStatus.CANCELED || status === WorkflowStatus.SUCCEEDED ? 'stage.completed' : 'stage.failed';
@@ -133,7 +169,7 @@ function pushFailure(tx: Transaction, stage: StageExecution): void {
 /** `onCleanup` of every task implementation of the stage; failures are logged, never fatal. */
 async function runCleanup(deps: HandlerDeps, stage: StageExecution): Promise<void> {
   for (const task of stage.tasks) {
-    let implementation;
+    let implementation: Task;
     try {
       implementation = deps.registry.resolve(task.implementingClass);
     } catch {

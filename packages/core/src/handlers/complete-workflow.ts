@@ -1,8 +1,10 @@
 import { Messages, type CompleteWorkflow } from '../messages/messages.js';
 import { isComplete, isContinuable, WorkflowStatus } from '../model/status.js';
 import type { StageSummary } from '../store/interfaces.js';
+import { isWithdrawn, mayFireAgain } from '../dag/readiness.js';
 import { loadWorkflowOrReport, newTx, retryOnConcurrency } from './common.js';
 import { type HandlerDeps, type HandlerInput, recordEvent } from './deps.js';
+import { isInstance } from './multi-instance.js';
 
 /**
  * Decides the workflow's final status from its top-level stages (engine.md §4.11). While any branch
@@ -12,8 +14,9 @@ export async function handleCompleteWorkflow(deps: HandlerDeps, input: HandlerIn
   await retryOnConcurrency(deps, async () => {
     const workflow = await loadWorkflowOrReport(deps, input);
     if (!workflow || isComplete(workflow.status)) return;
-    const stages = (await deps.store.retrieveStageSummaries(workflow.id)).filter((s) => s.parentStageId === null);
-    const status = finalStatus(stages);
+    const all = await deps.store.retrieveStageSummaries(workflow.id);
+    const stages = all.filter((s) => s.parentStageId === null);
+    const status = finalStatus(stages, all);
     if (status === null) return;
 
     const now = deps.clock.now();
@@ -47,10 +50,13 @@ export async function handleCompleteWorkflow(deps: HandlerDeps, input: HandlerIn
 }
 
 /** The final status, or null while some branch can still make progress. */
-export function finalStatus(stages: readonly StageSummary[]): WorkflowStatus | null {
-  if (stages.every((s) => isContinuable(s.status))) return WorkflowStatus.SUCCEEDED;
+export function finalStatus(stages: readonly StageSummary[], all: readonly StageSummary[] = stages): WorkflowStatus | null {
+  // Patterns (docs/patterns.md): a withdrawn stage is ended work, not a cancellation of the case; a
+  // re-firing join that may fire again and an instance outliving its multi-instance join are work left.
+  const ended = (s: StageSummary) => (isContinuable(s.status) && !mayFireAgain(s)) || isWithdrawn(s);
+  if (stages.every(ended)) return all.some((s) => isInstance(s) && !isComplete(s.status)) ? null : WorkflowStatus.SUCCEEDED;
   if (stages.some((s) => s.status === WorkflowStatus.TERMINAL)) return WorkflowStatus.TERMINAL;
-  if (stages.some((s) => s.status === WorkflowStatus.CANCELED)) return WorkflowStatus.CANCELED;
+  if (stages.some((s) => s.status === WorkflowStatus.CANCELED && !isWithdrawn(s))) return WorkflowStatus.CANCELED;
   if (stages.some((s) => inProgress(s, stages))) return null;
   if (stages.some((s) => s.status === WorkflowStatus.STOPPED)) {
     return stages.some((s) => s.status === WorkflowStatus.STOPPED && s.context.completeOtherBranchesThenFail === true) ? WorkflowStatus.TERMINAL : WorkflowStatus.SUCCEEDED;
@@ -61,6 +67,7 @@ export function finalStatus(stages: readonly StageSummary[]): WorkflowStatus | n
 /** Started and unfinished, or not started while every upstream is done (its StartStage is on its way). */
 function inProgress(stage: StageSummary, all: readonly StageSummary[]): boolean {
   if (stage.status === WorkflowStatus.RUNNING || stage.status === WorkflowStatus.PAUSED || stage.status === WorkflowStatus.SUSPENDED || stage.status === WorkflowStatus.REDIRECT || stage.status === WorkflowStatus.BUFFERED) return true;
+  if (mayFireAgain(stage)) return true;
   if (stage.status !== WorkflowStatus.NOT_STARTED) return false;
   return stage.requisiteStageRefIds.every((ref) => {
     const upstream = all.find((s) => s.refId === ref);

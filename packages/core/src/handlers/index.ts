@@ -1,8 +1,11 @@
 import type { Message, MessageOf, MessageType } from '../messages/messages.js';
 import type { HandlerDeps, HandlerInput } from './deps.js';
+import { handleAddMultiInstance } from './add-multi-instance.js';
+import { handleCancelRegion } from './cancel-region.js';
 import { handleCancelStage } from './cancel-stage.js';
 import { handleCancelWorkflow } from './cancel-workflow.js';
 import { handleCompleteStage } from './complete-stage.js';
+import { handleCompleteMultiInstance } from './complete-multi-instance.js';
 import { handleCompleteTask } from './complete-task.js';
 import { handleCompleteWorkflow } from './complete-workflow.js';
 import { handleContinueParentStage } from './continue-parent-stage.js';
@@ -14,6 +17,7 @@ import { handleStartStage } from './start-stage.js';
 import { handleStartTask } from './start-task.js';
 import { handleStartWaitingWorkflows } from './start-waiting-workflows.js';
 import { handleStartWorkflow } from './start-workflow.js';
+import { handleTerminateWorkflow } from './terminate-workflow.js';
 
 export type Handler<M extends Message = Message> = (deps: HandlerDeps, input: HandlerInput<M>) => Promise<void>;
 export type HandlerMap = { [T in MessageType]?: Handler<MessageOf<T>> };
@@ -42,6 +46,10 @@ export function defaultHandlers(): HandlerMap {
     ResumeStage: handleResumeStage,
     SignalStage: handleSignalStage,
     StartWaitingWorkflows: handleStartWaitingWorkflows,
+    CancelRegion: handleCancelRegion,
+    AddMultiInstance: handleAddMultiInstance,
+    CompleteMultiInstance: handleCompleteMultiInstance,
+    TerminateWorkflow: handleTerminateWorkflow,
     InvalidWorkflowId: logInvalid,
     InvalidStageId: logInvalid,
     InvalidTaskId: logInvalid,

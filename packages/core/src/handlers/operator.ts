@@ -3,6 +3,7 @@ import { Messages, type PauseTask, type RestartStage, type ResumeStage, type Sig
 import { isComplete, validateTransition, WorkflowStatus } from '../model/status.js';
 import { loadStageOrReport, newTx, retryOnConcurrency } from './common.js';
 import type { HandlerDeps, HandlerInput } from './deps.js';
+import { notifyMilestoneWatchers } from './patterns.js';
 
 /** Re-runs a finished stage; a finished workflow becomes RUNNING again (engine.md §4.13). */
 export async function handleRestartStage(deps: HandlerDeps, input: HandlerInput<RestartStage>): Promise<void> {
@@ -36,7 +37,9 @@ export async function handlePauseTask(deps: HandlerDeps, input: HandlerInput<Pau
     if (!task || task.status !== WorkflowStatus.RUNNING || stage.status !== WorkflowStatus.RUNNING) return;
     task.status = WorkflowStatus.PAUSED;
     stage.status = WorkflowStatus.PAUSED;
-    await deps.store.commit(newTx(input).updateStage(stage, WorkflowStatus.RUNNING));
+    const tx = newTx(input).updateStage(stage, WorkflowStatus.RUNNING);
+    notifyMilestoneWatchers(tx, stage); // WCP-18: stages gated on this one re-check
+    await deps.store.commit(tx);
   });
 }
 
@@ -56,6 +59,7 @@ export async function handleResumeStage(deps: HandlerDeps, input: HandlerInput<R
       tx.push(Messages.completeStage(stage.executionId, stage.id));
     }
     tx.updateStage(stage, WorkflowStatus.PAUSED);
+    notifyMilestoneWatchers(tx, stage);
     if (workflow.status === WorkflowStatus.PAUSED) tx.updateWorkflow(workflow, resumedFields(workflow, deps.clock.now()), WorkflowStatus.PAUSED);
     await deps.store.commit(tx);
   });
@@ -91,6 +95,7 @@ export async function handleSignalStage(deps: HandlerDeps, input: HandlerInput<S
       } else {
         tx.push(Messages.startStage(stage.executionId, stage.id));
       }
+      notifyMilestoneWatchers(tx, stage);
       await deps.store.commit(tx.updateStage(stage, WorkflowStatus.SUSPENDED));
       return;
     }

@@ -44,9 +44,22 @@ export class InMemoryDatabase {
   readonly snapshots: EventSnapshot[] = [];
   readonly checkpoints = new Map<string, number>();
 
+  readonly eventIds = new Set<string>();
+
+  /** Throws ConcurrencyError when an event id is already stored (or repeated in `events`). */
+  checkEventIds(events: readonly EventRecord[]): void {
+    const seen = new Set<string>();
+    for (const { eventId } of events) {
+      if (this.eventIds.has(eventId) || seen.has(eventId)) throw new ConcurrencyError(`Event ${eventId} is already stored`);
+      seen.add(eventId);
+    }
+  }
+
   /** Assigns per-workflow sequence and global position, then stores copies. */
   appendEvents(events: readonly EventRecord[]): EventRecord[] {
+    this.checkEventIds(events);
     return events.map((event) => {
+      this.eventIds.add(event.eventId);
       const sequence = (this.eventSequences.get(event.workflowId) ?? 0) + 1;
       this.eventSequences.set(event.workflowId, sequence);
       const stored = { ...structuredClone(event), sequence, position: this.events.length + 1 };
@@ -260,6 +273,7 @@ export class InMemoryWorkflowStore implements WorkflowStore {
       if (!current) throw new WorkflowNotFoundError(workflowId);
       if (expectedStatus !== undefined && current.status !== expectedStatus) throw new ConcurrencyError(`Workflow ${workflowId} is ${current.status}, expected ${expectedStatus}`);
     }
+    db.checkEventIds(tx.events);
     const claimsToTake: Array<[string, string]> = [];
     for (const claim of tx.claims) {
       const key = `${claim.executionId}|${claim.claimKey}`;
@@ -309,9 +323,16 @@ export class InMemoryWorkflowStore implements WorkflowStore {
       if (db.claims.get(key) === release.stageId) db.claims.delete(key);
       const waiters = db.claimWaiters.get(key);
       if (db.claims.has(key) || !waiters) continue;
-      db.claimWaiters.delete(key);
-      for (const message of waiters.values()) db.insertRow(message, 0, 10);
-      woken = true;
+      for (const [stageId, message] of waiters) {
+        waiters.delete(stageId);
+        const waiter = db.stages.get(stageId);
+        const workflow = waiter ? db.workflows.get(waiter.executionId) : undefined;
+        if (!waiter || isComplete(waiter.status) || !workflow || isComplete(workflow.status)) continue;
+        db.insertRow(message, 0, 10);
+        woken = true;
+        break;
+      }
+      if (waiters.size === 0) db.claimWaiters.delete(key);
     }
     for (const wait of tx.claimWaits) {
       const key = `${wait.executionId}|${wait.claimKey}`;
@@ -327,7 +348,7 @@ export class InMemoryWorkflowStore implements WorkflowStore {
       }
     }
     const stored = db.appendEvents(tx.events);
-    tx.events.forEach((e, i) => Object.assign(e, { sequence: stored[i]!.sequence, position: stored[i]!.position }));
+    for (const [i, e] of tx.events.entries()) Object.assign(e, { sequence: stored[i]!.sequence, position: stored[i]!.position });
     if (tx.consumed) db.rows.delete(Number(tx.consumed.deliveryId));
     if (tx.messages.length > 0 || woken) db.wake();
   }
@@ -511,6 +532,8 @@ export class InMemoryEventStore implements EventStore {
   }
 
   async saveSnapshot(snapshot: EventSnapshot): Promise<void> {
+    const same = this.db.snapshots.findIndex((s) => s.workflowId === snapshot.workflowId && s.sequence === snapshot.sequence);
+    if (same >= 0) this.db.snapshots.splice(same, 1); // one snapshot per (workflow, sequence)
     this.db.snapshots.push(structuredClone(snapshot));
   }
 

@@ -20,7 +20,17 @@ export interface StartWaitingWorkflows { type: 'StartWaitingWorkflows'; pipeline
 export interface StartStage extends StageLevel { type: 'StartStage'; retryCount?: number }
 export interface CompleteStage extends StageLevel { type: 'CompleteStage' }
 export interface SkipStage extends StageLevel { type: 'SkipStage' }
-export interface CancelStage extends StageLevel { type: 'CancelStage' }
+export interface CancelStage extends StageLevel {
+  type: 'CancelStage';
+  /**
+   * Withdraw instead of cancel (deferred-choice losers, cancel region, cancelling joins, cancel-MI):
+   * the stage ends CANCELED with `context._withdrawn`, which does not make the workflow CANCELED;
+   * its downstream stages lose this input (dead-path elimination). Default false.
+   */
+  withdraw?: boolean;
+  /** Why it was canceled / withdrawn (stored in `_withdrawn.reason`). */
+  reason?: string;
+}
 export interface RestartStage extends StageLevel { type: 'RestartStage' }
 export interface ResumeStage extends StageLevel { type: 'ResumeStage' }
 export interface ContinueParentStage extends StageLevel { type: 'ContinueParentStage'; phase: SyntheticStageOwner; retryCount?: number }
@@ -37,7 +47,26 @@ export interface SignalStage extends StageLevel {
   persistent: boolean;
 }
 export interface CancelRegion extends WorkflowLevel { type: 'CancelRegion'; region: string }
-export interface AddMultiInstance extends StageLevel { type: 'AddMultiInstance'; instanceContext: Context }
+export interface AddMultiInstance extends StageLevel {
+  type: 'AddMultiInstance';
+  instanceContext: Context;
+  /** This is the last instance: instance creation closes (the stage completes when its join condition holds). */
+  close?: boolean;
+}
+/** WCP-27: stop creating instances of a multi-instance stage and complete it. */
+export interface CompleteMultiInstance extends StageLevel {
+  type: 'CompleteMultiInstance';
+  /** Default true: unfinished instances are withdrawn and the stage completes now; false: it completes when they finish. */
+  withdrawRunning?: boolean;
+}
+/** WCP-43: ends the workflow at once with `status` (default SUCCEEDED); unfinished stages are withdrawn. */
+export interface TerminateWorkflow extends WorkflowLevel {
+  type: 'TerminateWorkflow';
+  status?: WorkflowStatus;
+  reason?: string;
+  /** The stage that asked for it, if any. */
+  stageId?: string;
+}
 export interface StartTask extends TaskLevel { type: 'StartTask' }
 export interface RunTask extends TaskLevel {
   type: 'RunTask';
@@ -72,6 +101,8 @@ export type Message =
   | SignalStage
   | CancelRegion
   | AddMultiInstance
+  | CompleteMultiInstance
+  | TerminateWorkflow
   | StartTask
   | RunTask
   | CompleteTask
@@ -100,6 +131,8 @@ export const MESSAGE_TYPES: readonly MessageType[] = [
   'SignalStage',
   'CancelRegion',
   'AddMultiInstance',
+  'CompleteMultiInstance',
+  'TerminateWorkflow',
   'StartTask',
   'RunTask',
   'CompleteTask',
@@ -125,7 +158,32 @@ export const Messages = {
     retryCount ? { type: 'StartStage', executionId, stageId, retryCount } : { type: 'StartStage', executionId, stageId },
   completeStage: (executionId: string, stageId: string): CompleteStage => ({ type: 'CompleteStage', executionId, stageId }),
   skipStage: (executionId: string, stageId: string): SkipStage => ({ type: 'SkipStage', executionId, stageId }),
-  cancelStage: (executionId: string, stageId: string): CancelStage => ({ type: 'CancelStage', executionId, stageId }),
+  cancelStage: (executionId: string, stageId: string, options: { withdraw?: boolean; reason?: string } = {}): CancelStage => ({
+    type: 'CancelStage',
+    executionId,
+    stageId,
+    ...(options.withdraw ? { withdraw: true } : {}),
+    ...(options.reason ? { reason: options.reason } : {}),
+  }),
+  cancelRegion: (executionId: string, region: string): CancelRegion => ({ type: 'CancelRegion', executionId, region }),
+  addMultiInstance: (executionId: string, stageId: string, instanceContext: Context = {}, options: { close?: boolean } = {}): AddMultiInstance => ({
+    type: 'AddMultiInstance',
+    executionId,
+    stageId,
+    instanceContext,
+    ...(options.close ? { close: true } : {}),
+  }),
+  completeMultiInstance: (executionId: string, stageId: string, options: { withdrawRunning?: boolean } = {}): CompleteMultiInstance => ({
+    type: 'CompleteMultiInstance',
+    executionId,
+    stageId,
+    ...(options.withdrawRunning === false ? { withdrawRunning: false } : {}),
+  }),
+  terminateWorkflow: (executionId: string, options: { status?: WorkflowStatus; reason?: string; stageId?: string } = {}): TerminateWorkflow => ({
+    type: 'TerminateWorkflow',
+    executionId,
+    ...options,
+  }),
   restartStage: (executionId: string, stageId: string): RestartStage => ({ type: 'RestartStage', executionId, stageId }),
   resumeStage: (executionId: string, stageId: string): ResumeStage => ({ type: 'ResumeStage', executionId, stageId }),
   continueParentStage: (executionId: string, stageId: string, phase: SyntheticStageOwner, retryCount?: number): ContinueParentStage =>

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import { ulid } from '../ids.js';
 import { HALT_STATUSES, isContinuable, WorkflowStatus } from './status.js';
 import { TaskExecution, type TaskExecutionInit } from './task-execution.js';
@@ -11,6 +12,18 @@ export const JoinType = {
   MULTI_MERGE: 'MULTI_MERGE',
   DISCRIMINATOR: 'DISCRIMINATOR',
   N_OF_M: 'N_OF_M',
+  /** WCP-28: fires on the first branch of a round, then blocks until every live branch has arrived. */
+  BLOCKING_DISCRIMINATOR: 'BLOCKING_DISCRIMINATOR',
+  /** WCP-29: fires on the first branch and withdraws the unfinished stages that only feed it. */
+  CANCELLING_DISCRIMINATOR: 'CANCELLING_DISCRIMINATOR',
+  /** WCP-31: N of M per round; later branches of a round are absorbed until the round is complete. */
+  BLOCKING_N_OF_M: 'BLOCKING_N_OF_M',
+  /** WCP-32: fires at N of M and withdraws the unfinished stages that only feed it. */
+  CANCELLING_N_OF_M: 'CANCELLING_N_OF_M',
+  /** WCP-33: fires once per complete set of threads (one from every live branch); extra threads wait. */
+  GENERALISED_AND: 'GENERALISED_AND',
+  /** WCP-41: fires once per `joinThreshold` threads arriving on its incoming branch(es). */
+  THREAD_MERGE: 'THREAD_MERGE',
 } as const;
 export type JoinType = (typeof JoinType)[keyof typeof JoinType];
 
@@ -25,6 +38,8 @@ export interface MultiInstanceConfig {
   collectionFromContext?: string;
   joinThreshold?: number;
   cancelRemaining?: boolean;
+  /** Context key under which each instance created from `collectionFromContext` gets its item (default `item`). */
+  itemContextKey?: string;
 }
 
 export type Context = Record<string, unknown>;
@@ -201,14 +216,37 @@ export class StageExecution {
     return WorkflowStatus.STOPPED;
   }
 
-  /** Back to NOT_STARTED for a re-run: times, outputs and join bookkeeping cleared, context kept. */
+  /**
+   * Back to NOT_STARTED for a re-run: times, outputs and join bookkeeping cleared, context kept —
+   * except what planning copied in from the ancestors' outputs, so the re-run sees their current
+   * values (loops carry state this way; docs/decisions.md "Patterns").
+   */
   resetForRetry(): void {
+    this.dropAncestorContext();
     this.status = WorkflowStatus.NOT_STARTED;
     this.startTime = null;
     this.endTime = null;
     this.outputs = {};
-    for (const key of ['_join_fired', '_completed_branches', '_activated_branches', '_on_failure_planned']) delete this.context[key];
+    for (const key of [
+      '_join_fired',
+      '_completed_branches',
+      '_activated_branches',
+      '_on_failure_planned',
+      // pattern bookkeeping (docs/patterns.md): firings, split choice, dead path, withdrawal
+      '_fire_count',
+      '_fire_final',
+      '_fire_poke',
+      '_unchosen_branches',
+      '_dead_path',
+      '_withdrawn',
+    ])
+      delete this.context[key];
     for (const task of this.tasks) task.reset();
+  }
+
+  /** Removes the context entries that are still exactly what planning took from `ancestorOutputs`. */
+  dropAncestorContext(): void {
+    for (const [key, value] of Object.entries(this.ancestorOutputs ?? {})) if (isDeepStrictEqual(this.context[key], value)) delete this.context[key];
   }
 
   clone(): StageExecution {

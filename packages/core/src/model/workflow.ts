@@ -3,8 +3,8 @@ import { ValidationError } from '../errors.js';
 import { topologicalSort, validateStageGraph } from '../dag/graph.js';
 import { mergeContexts } from '../dag/merge.js';
 import { assertJsonObject } from '../serialization/json.js';
-import { type Context, StageExecution, type StageExecutionInit } from './stage-execution.js';
-import { WorkflowStatus } from './status.js';
+import { type Context, JoinType, SplitType, StageExecution, type StageExecutionInit } from './stage-execution.js';
+import { isWorkflowStatus, WorkflowStatus } from './status.js';
 
 export const WorkflowType = { PIPELINE: 'PIPELINE', ORCHESTRATION: 'ORCHESTRATION' } as const;
 export type WorkflowType = (typeof WorkflowType)[keyof typeof WorkflowType];
@@ -155,6 +155,7 @@ export class Workflow {
       if (stage.joinType === 'N_OF_M' && (!Number.isInteger(stage.joinThreshold) || stage.joinThreshold < 0)) {
         throw new ValidationError(`stage '${stage.refId}': joinThreshold must be a non-negative integer`);
       }
+      validatePatternFields(stage);
       const taskIds = new Set<string>();
       for (const task of stage.tasks) {
         checkId(`task id in stage '${stage.refId}'`, task.id, MAX_ID_LENGTH);
@@ -208,6 +209,34 @@ export class Workflow {
 
   isPaused(): boolean {
     return this.paused !== null && this.paused.pauseTime !== null && this.paused.resumeTime === null;
+  }
+}
+
+/** Control-flow pattern fields that can be checked before anything runs (docs/patterns.md). */
+function validatePatternFields(stage: StageExecution): void {
+  const where = `stage '${stage.refId}'`;
+  if (!Object.hasOwn(JoinType, stage.joinType)) throw new ValidationError(`${where}: unknown joinType '${String(stage.joinType)}'`);
+  if (!Object.hasOwn(SplitType, stage.splitType)) throw new ValidationError(`${where}: unknown splitType '${String(stage.splitType)}'`);
+  const thresholdJoins: readonly string[] = [JoinType.N_OF_M, JoinType.BLOCKING_N_OF_M, JoinType.CANCELLING_N_OF_M, JoinType.THREAD_MERGE];
+  if (thresholdJoins.includes(stage.joinType)) {
+    if (!Number.isInteger(stage.joinThreshold) || stage.joinThreshold < 0) throw new ValidationError(`${where}: joinThreshold must be a non-negative integer`);
+    if (stage.joinType === JoinType.THREAD_MERGE && stage.joinThreshold < 1) throw new ValidationError(`${where}: a THREAD_MERGE needs joinThreshold >= 1`);
+    // A partial join that can never fire is a definition error (patterns.md D10), not a runtime hang.
+    if (stage.joinType !== JoinType.THREAD_MERGE && stage.parentStageId === null && stage.requisiteStageRefIds.length > 0 && stage.joinThreshold > stage.requisiteStageRefIds.length) {
+      throw new ValidationError(`${where}: joinThreshold ${stage.joinThreshold} exceeds its ${stage.requisiteStageRefIds.length} upstream stage(s)`);
+    }
+  }
+  if (stage.milestoneStatus !== null && !isWorkflowStatus(stage.milestoneStatus)) {
+    throw new ValidationError(`${where}: milestoneStatus '${String(stage.milestoneStatus)}' is not a status name (use e.g. 'RUNNING')`);
+  }
+  const threads = stage.context.threadCount;
+  if (threads !== undefined && (!Number.isInteger(threads) || (threads as number) < 1)) throw new ValidationError(`${where}: threadCount must be a positive integer`);
+  const mi = stage.miConfig;
+  if (mi) {
+    for (const key of ['count', 'joinThreshold'] as const) {
+      const value = mi[key];
+      if (value !== undefined && (!Number.isInteger(value) || value < 0)) throw new ValidationError(`${where}: miConfig.${key} must be a non-negative integer`);
+    }
   }
 }
 

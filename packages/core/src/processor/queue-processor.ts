@@ -69,6 +69,19 @@ export class QueueProcessor {
   private readonly local: Delivery[] = [];
   private stopping = false;
   private stepping = false;
+  private localWaiters: Array<() => void> = [];
+
+  /** Resolves when this worker's own commits hand it new deliveries (the fast path). */
+  private localWork(): Promise<void> {
+    if (this.local.length > 0) return Promise.resolve();
+    return new Promise((resolve) => this.localWaiters.push(resolve));
+  }
+
+  private wakeLocal(): void {
+    const waiters = this.localWaiters;
+    this.localWaiters = [];
+    for (const wake of waiters) wake();
+  }
   private lastPoll = 0;
   private processed = 0;
   private readonly recovery: WorkflowRecovery;
@@ -92,7 +105,7 @@ export class QueueProcessor {
     const trackingStore: WorkflowStore = Object.create(store, {
       commit: {
         value: async (tx: Transaction) => {
-          await recorder.beforeCommit?.(tx, store);
+          if (recorder.beforeCommit) await recorder.beforeCommit(tx, store);
           // Fast path: keep a few of the messages this commit pushes, already leased to this worker.
           // Only for message-driven commits of a running worker or drain, not single steps.
           const free = this.localCapacity();
@@ -100,7 +113,10 @@ export class QueueProcessor {
           tx.groupable = !this.stepping;
           await store.commit(tx);
           if (tx.consumed) consumed.add(tx.consumed.deliveryId);
-          this.local.push(...tx.claimed);
+          if (tx.claimed.length > 0) {
+            this.local.push(...tx.claimed);
+            this.wakeLocal();
+          }
           recorder.afterCommit?.(tx);
         },
       },
@@ -173,9 +189,10 @@ export class QueueProcessor {
         if (this.firstError) break;
         if (claimed > 0) continue;
         if (this.inFlight.size > 0) {
-          await Promise.race([...this.inFlight.values(), this.queue.waitForMessages(this.idlePollMs)]);
+          await Promise.race([...this.inFlight.values(), this.localWork(), this.queue.waitForMessages(this.idlePollMs)]);
           continue;
         }
+        if (this.local.length > 0) continue;
         if ((await this.queue.size()) === 0) break;
         const next = await this.queue.nextDeliveryTime();
         const now = this.deps.clock.now();
@@ -190,6 +207,7 @@ export class QueueProcessor {
         }
       }
       await Promise.allSettled([...this.inFlight.values()]);
+      await this.deps.store.flush?.(); // everything handled is durable when the drain returns
     } finally {
       this.draining = false;
     }
@@ -243,7 +261,7 @@ export class QueueProcessor {
           if (this.inFlight.size > 0 && this.atCapacity()) {
             await Promise.race([...this.inFlight.values(), this.queue.waitForMessages(wait, signal)]);
           } else {
-            await this.queue.waitForMessages(wait, signal);
+            await Promise.race([this.localWork(), this.queue.waitForMessages(wait, signal)]);
           }
         } catch (error) {
           this.deps.logger.error('Worker loop error; retrying', { error: errorMessage(error) });
@@ -264,6 +282,8 @@ export class QueueProcessor {
     await Promise.allSettled([...this.inFlight.values()]);
     // Hand back what this worker claimed but did not start, so others can take it at once.
     for (const delivery of this.local.splice(0)) await this.queue.reschedule(delivery, 0).catch(() => undefined);
+    await this.deps.store.flush?.();
+    this.wakeLocal();
     this.running = false;
     this.stopping = false;
     this.loop = null;
@@ -289,6 +309,8 @@ export class QueueProcessor {
     if (deliveries.length === 0 || (deliveries.length < free && now - this.lastPoll > 5)) {
       this.lastPoll = now;
       deliveries.push(...(await this.queue.poll({ limit: free - deliveries.length, leaseMs: this.leaseMs })));
+      // Commits that finished while we polled may have claimed messages for this worker.
+      if (deliveries.length < free) deliveries.push(...this.local.splice(0, free - deliveries.length));
     }
     for (const delivery of deliveries) {
       const promise = this.handle(delivery).finally(() => this.inFlight.delete(delivery.id));

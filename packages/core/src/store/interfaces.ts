@@ -54,6 +54,8 @@ export interface WorkflowStore {
   listWorkflows(query: WorkflowQuery): Promise<Workflow[]>;
   /** Applies every change of the transaction atomically. Throws ConcurrencyError on a version conflict. */
   commit(tx: Transaction): Promise<void>;
+  /** Makes every commit so far durable (stores with group commit); resolves at once otherwise. */
+  flush?(): Promise<void>;
   close(): Promise<void>;
 }
 

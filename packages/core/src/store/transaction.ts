@@ -71,8 +71,11 @@ export interface ClaimWait {
 
 /**
  * Releasing a claim. At commit: the claim row is deleted if `stageId` owns it. Then, if the key has no
- * owner (after this transaction's own acquisitions), the messages of all its waiters are pushed in the
- * order they started waiting, and the waiters are forgotten.
+ * owner (after this transaction's own acquisitions), the next waiter is woken: waiters are taken in
+ * the order they started waiting; one whose stage row is gone or complete, or whose workflow is
+ * complete, is forgotten; the first other one is forgotten too and its message is pushed (at most one
+ * message per release). A release whose `stageId` does not own the claim (`''` by convention)
+ * frees nothing and only passes the turn on when nobody holds the claim (see `handleStartStage`).
  */
 export interface ClaimRelease {
   executionId: string;

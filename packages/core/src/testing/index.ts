@@ -9,9 +9,13 @@ import { syntheticScenarios } from './suite-synthetic.js';
 import { routingScenarios } from './suite-routing.js';
 import { recoveryScenarios } from './suite-recovery.js';
 import { goldenScenarios } from './suite-golden.js';
+import { eventScenarios } from './suite-events.js';
+import { patternScenarios, patternUnitScenarios } from './suite-patterns.js';
+import { patternWcpScenarios } from './suite-patterns-wcp.js';
 
 export type { BackendFactory, BackendUnderTest } from './backend.js';
 export { createHarness, type Harness, S, stageOf } from './harness.js';
+export { eventRecord } from './suite-events.js';
 
 /** Registers the whole conformance suite (vitest) for one backend. */
 export function runConformanceSuite(factory: BackendFactory): void {
@@ -24,5 +28,9 @@ export function runConformanceSuite(factory: BackendFactory): void {
     routingScenarios(factory);
     recoveryScenarios(factory);
     goldenScenarios(factory);
+    eventScenarios(factory);
+    patternUnitScenarios();
+    patternScenarios(factory);
+    patternWcpScenarios(factory);
   });
 }

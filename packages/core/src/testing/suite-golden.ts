@@ -192,7 +192,10 @@ export function goldenScenarios(factory: BackendFactory): void {
       await new Orchestrator(backend.queue).start(workflow);
       if (concurrent) {
         processor.start();
-        await eventually(async () => (await backend.store.retrieveWorkflowOnly(workflow.id)).status !== WorkflowStatus.RUNNING && (await backend.store.retrieveWorkflowOnly(workflow.id)).status !== WorkflowStatus.NOT_STARTED, 20_000);
+        await eventually(async () => {
+          const { status } = await backend.store.retrieveWorkflowOnly(workflow.id);
+          return status !== WorkflowStatus.RUNNING && status !== WorkflowStatus.NOT_STARTED;
+        }, 20_000);
         await processor.stop();
       } else {
         await processor.processAll({ timeoutMs: 30_000 });

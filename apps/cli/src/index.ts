@@ -1,0 +1,1 @@
+export { createProgram, type RunOptions, run } from './program.js';
