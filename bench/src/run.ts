@@ -6,20 +6,29 @@ import { join } from 'node:path';
 import { createInMemoryBackend } from '@stabilize/core';
 import { openSqliteBackend } from '@stabilize/store-sqlite';
 import { type CaseResult, runInProcess } from './measure.js';
+import { runPostgres } from './pg.js';
 import { buildShape, type Shape } from './shapes.js';
 
-type Case = { backend: 'memory' | 'sqlite'; shape: Shape; size: number };
+type Case = { backend: 'memory' | 'sqlite' | 'postgres'; shape: Shape; size: number; workers?: number };
 
 const CASES: Case[] = [];
 for (const backend of ['memory', 'sqlite'] as const) {
   CASES.push({ backend, shape: 'chain', size: 100 }, { backend, shape: 'chain', size: 1000 }, { backend, shape: 'fanout', size: 100 }, { backend, shape: 'fanout', size: 1000 }, { backend, shape: 'independent', size: 50 });
 }
 CASES.push({ backend: 'sqlite', shape: 'chain', size: 10_000 });
+// PostgreSQL (STABILIZE_BENCH_PG_URL or STABILIZE_TEST_PG_URL): 1 and 4 worker processes.
+const pgUrl = process.env.STABILIZE_BENCH_PG_URL ?? process.env.STABILIZE_TEST_PG_URL;
+if (pgUrl) {
+  for (const workers of [1, 4]) {
+    CASES.push({ backend: 'postgres', shape: 'chain', size: 200, workers }, { backend: 'postgres', shape: 'fanout', size: 200, workers }, { backend: 'postgres', shape: 'independent', size: 200, workers });
+  }
+}
 
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
 
 async function runCase(c: Case): Promise<CaseResult> {
   const workflows = buildShape(c.shape, c.size);
+  if (c.backend === 'postgres') return runPostgres(pgUrl!, c.shape, c.size, workflows, c.workers ?? 1);
   if (c.backend === 'memory') {
     const { store, queue } = createInMemoryBackend();
     return runInProcess('memory', c.shape, c.size, workflows, store, queue);
@@ -38,6 +47,6 @@ async function runCase(c: Case): Promise<CaseResult> {
 for (const backend of ['memory', 'sqlite'] as const) await runCase({ backend, shape: 'chain', size: 200 });
 
 for (const c of CASES) {
-  if (only && !`${c.backend}/${c.shape}/${c.size}`.includes(only)) continue;
+  if (only && !`${c.backend}${c.workers ? `-${c.workers}w` : ''}/${c.shape}/${c.size}`.includes(only)) continue;
   console.log(JSON.stringify(await runCase(c)));
 }
