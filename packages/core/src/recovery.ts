@@ -3,6 +3,7 @@ import { errorMessage, RecoveryError } from './errors.js';
 import { type Message, Messages } from './messages/messages.js';
 import { isContinuable, isComplete, WorkflowStatus } from './model/status.js';
 import type { StageExecution } from './model/stage-execution.js';
+import type { Workflow } from './model/workflow.js';
 import type { Queue, WorkflowStore } from './store/interfaces.js';
 import { Transaction } from './store/transaction.js';
 
@@ -45,7 +46,7 @@ export class WorkflowRecovery {
     const results: RecoveryResult[] = [];
     let afterId: string | undefined;
     for (;;) {
-      let batch;
+      let batch: Workflow[];
       try {
         batch = await this.store.listWorkflows({
           statuses: [WorkflowStatus.RUNNING, WorkflowStatus.NOT_STARTED],

@@ -36,7 +36,7 @@ describe('workflowFromDefinition', () => {
       [{ ...valid(), stages: [{ refId: 'a', type: 't', requisiteStageRefIds: ['b'] }, { refId: 'b', type: 't', requisiteStageRefIds: ['a'] }] }, /Invalid stage relationships/, CircularDependencyError],
       [{ ...valid(), stages: [{ refId: 'a', type: 't', requisiteStageRefIds: ['nope'] }] }, /unknown_ref/, InvalidStageGraphError],
       [{ ...valid(), context: { deep: JSON.parse(`${'['.repeat(200)}${']'.repeat(200)}`) } }, /nested deeper than/, ValidationError],
-      [{ ...valid(), context: { big: 1e400 } }, /non-finite number/, ValidationError],
+      [{ ...valid(), context: { big: Number.POSITIVE_INFINITY } }, /non-finite number/, ValidationError],
       ['not an object', /must be a JSON object/, ValidationError],
       [{ ...valid(), stages: 'x' }, /definition.stages must be a list/, ValidationError],
     ];

@@ -13,7 +13,9 @@ export interface GraphNode {
  */
 export function topologicalSort<T extends GraphNode>(nodes: readonly T[]): T[] {
   const index = new Map<string, number>();
-  nodes.forEach((n, i) => index.set(n.refId, i));
+  nodes.forEach((n, i) => {
+    index.set(n.refId, i);
+  });
   const pending = new Array<number>(nodes.length).fill(0);
   const dependents: number[][] = nodes.map(() => []);
   nodes.forEach((n, i) => {

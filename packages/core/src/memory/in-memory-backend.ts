@@ -3,7 +3,7 @@ import { type Clock, systemClock } from '../clock.js';
 import { ClaimBlockedError, ConcurrencyError, LeaseLostError, StageNotFoundError, WorkflowNotFoundError } from '../errors.js';
 import type { EventRecord, EventSnapshot, EventStore, ReadAllEventsOptions, ReadWorkflowEventsOptions } from '../events/event-store.js';
 import type { Message } from '../messages/messages.js';
-import { StageExecution } from '../model/stage-execution.js';
+import type { StageExecution } from '../model/stage-execution.js';
 import { isComplete } from '../model/status.js';
 import { Workflow } from '../model/workflow.js';
 import type { DeadLetter, Delivery, PollOptions, PushOptions, Queue, StageSummary, WorkflowQuery, WorkflowStore } from '../store/interfaces.js';

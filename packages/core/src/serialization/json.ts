@@ -25,7 +25,9 @@ export function assertJsonValue(value: unknown, what: string, depth = 0, seen = 
       if (seen.has(value)) throw new ValidationError(`${what} contains a cycle`);
       seen.add(value);
       if (Array.isArray(value)) {
-        value.forEach((item, i) => assertJsonValue(item, `${what}[${i}]`, depth + 1, seen));
+        value.forEach((item, i) => {
+          assertJsonValue(item, `${what}[${i}]`, depth + 1, seen);
+        });
       } else {
         const proto = Object.getPrototypeOf(value);
         if (proto !== Object.prototype && proto !== null) {

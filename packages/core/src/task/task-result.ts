@@ -1,4 +1,4 @@
-import { type Context } from '../model/stage-execution.js';
+import type { Context } from '../model/stage-execution.js';
 import { WorkflowStatus } from '../model/status.js';
 
 export interface TaskResultInit {
