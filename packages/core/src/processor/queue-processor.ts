@@ -189,7 +189,10 @@ export class QueueProcessor {
         if (this.firstError) break;
         if (claimed > 0) continue;
         if (this.inFlight.size > 0) {
-          await Promise.race([...this.inFlight.values(), this.localWork(), this.queue.waitForMessages(this.idlePollMs)]);
+          // At capacity, only a finishing handler can make progress; waiting on anything that is
+          // already resolved here would spin and starve the handlers' own timers.
+          if (this.atCapacity() || this.local.length > 0) await Promise.race(this.inFlight.values());
+          else await Promise.race([...this.inFlight.values(), this.localWork(), this.queue.waitForMessages(this.idlePollMs)]);
           continue;
         }
         if (this.local.length > 0) continue;
@@ -258,7 +261,7 @@ export class QueueProcessor {
           const next = await this.queue.nextDeliveryTime();
           const now = this.deps.clock.now();
           const wait = next === null ? this.idlePollMs : Math.max(1, Math.min(next - now, this.idlePollMs));
-          if (this.inFlight.size > 0 && this.atCapacity()) {
+          if (this.inFlight.size > 0 && (this.atCapacity() || this.local.length > 0)) {
             await Promise.race([...this.inFlight.values(), this.queue.waitForMessages(wait, signal)]);
           } else {
             await Promise.race([this.localWork(), this.queue.waitForMessages(wait, signal)]);
