@@ -15,6 +15,8 @@ export interface BackendUnderTest {
 export interface BackendFactory {
   /** Shown in test names, e.g. 'sqlite-file'. */
   name: string;
+  /** False when `create` returns no `events` store: the event-store scenarios are then not registered. */
+  providesEvents?: boolean;
   /** A fresh, empty backend whose timestamps come from `clock`. */
   create(clock: Clock): Promise<BackendUnderTest>;
 }

@@ -28,7 +28,7 @@ export function runConformanceSuite(factory: BackendFactory): void {
     routingScenarios(factory);
     recoveryScenarios(factory);
     goldenScenarios(factory);
-    eventScenarios(factory);
+    if (factory.providesEvents !== false) eventScenarios(factory);
     patternUnitScenarios();
     patternScenarios(factory);
     patternWcpScenarios(factory);
