@@ -10,6 +10,7 @@ import { routingScenarios } from './suite-routing.js';
 import { recoveryScenarios } from './suite-recovery.js';
 import { goldenScenarios } from './suite-golden.js';
 import { eventScenarios } from './suite-events.js';
+import { reliabilityScenarios } from './suite-reliability.js';
 import { patternScenarios, patternUnitScenarios } from './suite-patterns.js';
 import { patternWcpScenarios } from './suite-patterns-wcp.js';
 
@@ -29,6 +30,7 @@ export function runConformanceSuite(factory: BackendFactory): void {
     recoveryScenarios(factory);
     goldenScenarios(factory);
     if (factory.providesEvents !== false) eventScenarios(factory);
+    reliabilityScenarios(factory);
     patternUnitScenarios();
     patternScenarios(factory);
     patternWcpScenarios(factory);
