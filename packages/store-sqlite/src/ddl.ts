@@ -97,6 +97,17 @@ CREATE TABLE IF NOT EXISTS stage_claims (
   claimed_at INTEGER NOT NULL,
   PRIMARY KEY (execution_id, claim_key)
 );
+
+CREATE TABLE IF NOT EXISTS stage_claim_waiters (
+  execution_id TEXT NOT NULL,
+  claim_key TEXT NOT NULL,
+  stage_id TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  message TEXT NOT NULL,
+  waiting_since INTEGER NOT NULL,
+  PRIMARY KEY (execution_id, claim_key, stage_id)
+);
+CREATE INDEX IF NOT EXISTS idx_stage_claim_waiters_order ON stage_claim_waiters (execution_id, claim_key, position);
 `;
 
 export const QUEUE_DDL = `

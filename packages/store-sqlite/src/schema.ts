@@ -131,6 +131,23 @@ export const stageClaims = sqliteTable(
   (t) => [primaryKey({ columns: [t.executionId, t.claimKey] })],
 );
 
+/**
+ * Stages waiting for a claim (mutex wake-up), in arrival order (`position` per claim key). `message`
+ * is the JSON of the message pushed when the claim is released and this waiter is first in line.
+ */
+export const stageClaimWaiters = sqliteTable(
+  'stage_claim_waiters',
+  {
+    executionId: text('execution_id').notNull(),
+    claimKey: text('claim_key').notNull(),
+    stageId: text('stage_id').notNull(),
+    position: integer('position').notNull(),
+    message: text('message').notNull(),
+    waitingSince: integer('waiting_since').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.executionId, t.claimKey, t.stageId] }), index('idx_stage_claim_waiters_order').on(t.executionId, t.claimKey, t.position)],
+);
+
 export const queueMessages = sqliteTable(
   'queue_messages',
   {
@@ -179,7 +196,7 @@ export const queueMessagesDlq = sqliteTable(
 );
 
 /** Every table this package owns, store tables first. */
-export const storeTables = [pipelineExecutions, stageExecutions, stageRequisites, taskExecutions, stageClaims] as const;
+export const storeTables = [pipelineExecutions, stageExecutions, stageRequisites, taskExecutions, stageClaims, stageClaimWaiters] as const;
 export const queueTables = [queueMessages, queueMessagesDlq] as const;
 
 export type WorkflowRow = typeof pipelineExecutions.$inferSelect;

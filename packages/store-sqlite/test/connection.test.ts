@@ -82,7 +82,7 @@ describe('connections', () => {
     expect(tables(bare.database)).toEqual([]);
     await bare.close();
     const { store, queue, close } = openSqliteBackend(dir.file('all.db'));
-    expect(tables(store.database)).toEqual(['pipeline_executions', 'queue_messages', 'queue_messages_dlq', 'stage_claims', 'stage_executions', 'stage_requisites', 'task_executions']);
+    expect(tables(store.database)).toEqual(['pipeline_executions', 'queue_messages', 'queue_messages_dlq', 'stage_claim_waiters', 'stage_claims', 'stage_executions', 'stage_requisites', 'task_executions']);
     expect(queue.database).toBe(store.database);
     await close();
   });

@@ -428,6 +428,45 @@ describe('SqliteWorkflowStore', () => {
       expect(owner()).toBe(c!.id);
     });
 
+    it('claim waiters: kept in arrival order, one per stage; a release wakes the first live one only', async () => {
+      const w = fullWorkflow();
+      await backend.store.store(w);
+      const db = backend.store.database;
+      db.prepare("UPDATE stage_executions SET status = 'RUNNING'").run();
+      db.prepare("UPDATE pipeline_executions SET status = 'RUNNING'").run();
+      const [a, b, c, d] = w.stages.map((s) => s.id) as [string, string, string, string];
+      const key = { executionId: '*', claimKey: 'mutex:m' };
+      const wait = (stageId: string, tag: string) => new Transaction().waitForClaim({ ...key, stageId, message: Messages.startWorkflow(`${stageId}:${tag}`) });
+      const drain = async () => {
+        const got = await backend.queue.poll({ limit: 10, leaseMs: 1000 });
+        for (const m of got) await backend.queue.ack(m);
+        return got.map((m) => (m.message as { executionId: string }).executionId);
+      };
+      // Free claim: the message goes out at once and nobody waits.
+      await backend.store.commit(wait(b, 'free'));
+      expect(await drain()).toEqual([`${b}:free`]);
+      await backend.store.commit(new Transaction().acquireClaim({ ...key, stageId: a, stealIfOwnerComplete: true }));
+      // The owner itself waiting is pushed at once too.
+      await backend.store.commit(wait(a, 'own'));
+      expect(await drain()).toEqual([`${a}:own`]);
+      await backend.store.commit(wait(b, '1'));
+      await backend.store.commit(wait(c, '1'));
+      await backend.store.commit(wait(d, '1'));
+      await backend.store.commit(wait(c, '2')); // replaces the message, keeps the place
+      expect(await drain()).toEqual([]);
+      db.prepare("UPDATE stage_executions SET status = 'SUCCEEDED' WHERE id = ?").run(b); // b is dead now
+      // A release by a non-owner frees nothing and wakes nobody while the claim is held.
+      await backend.store.commit(new Transaction().releaseClaim({ ...key, stageId: '' }));
+      expect(await drain()).toEqual([]);
+      await backend.store.commit(new Transaction().releaseClaim({ ...key, stageId: a }));
+      expect(await drain()).toEqual([`${c}:2`]);
+      expect(db.prepare('SELECT COUNT(*) AS n FROM stage_claims').get()).toEqual({ n: 0 });
+      // Nobody holds the claim: `stageId: ''` passes the turn on to the next waiter.
+      await backend.store.commit(new Transaction().releaseClaim({ ...key, stageId: '' }));
+      expect(await drain()).toEqual([`${d}:1`]);
+      expect(db.prepare('SELECT COUNT(*) AS n FROM stage_claim_waiters').get()).toEqual({ n: 0 });
+    });
+
     it('a stage inserted and updated in one transaction is stored once, as it is at commit', async () => {
       const w = fullWorkflow();
       await backend.store.store(w);
