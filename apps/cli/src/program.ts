@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import { consoleOutput, ExitCode, type Output } from '@stabilize/cli';
 import { Command, CommanderError } from 'commander';
 import { registerMigrationCommands } from './commands/migrations.js';
+import { registerMonitorCommand } from './commands/monitor.js';
+import { registerWorkflowCommands } from './commands/workflows.js';
 import type { CommandContext } from './context.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -31,12 +33,19 @@ export function createProgram(options: RunOptions = {}): { program: Command; exi
 Examples:
   $ stabilize mg-up --db-url postgres://postgres:secret@localhost:5432/stabilize
   $ stabilize mg-status                 # database from MG_DATABASE_URL or ./mg.yaml
+  $ stabilize list --db-url sqlite:///app.db --status running
+  $ stabilize show <workflow-id> --json
+  $ stabilize start deploy.yaml && stabilize cancel <workflow-id> --reason "bad build"
+  $ stabilize monitor --db-url sqlite:///app.db
   $ stabilize mg-up --help              # configuration details
 
 Exit codes: 0 ok, 1 failure, 2 usage, 3 no configuration, 4 invalid configuration,
-            5 server unreachable, 6 credentials/database refused, 7 migration failed.`,
+            5 server unreachable, 6 credentials/database refused, 7 migration failed,
+            8 workflow/stage/dead letter not found, 9 invalid input or state.`,
     );
   registerMigrationCommands(program, ctx);
+  registerWorkflowCommands(program, ctx);
+  registerMonitorCommand(program, ctx);
   return { program, exitCode: () => code };
 }
 

@@ -18,5 +18,9 @@ export const ExitCode = {
   AUTH: 6,
   /** A migration failed (and was rolled back), or an applied migration changed under strict mode. */
   MIGRATION_FAILED: 7,
+  /** The workflow, stage or dead letter does not exist. */
+  NOT_FOUND: 8,
+  /** Invalid input: a malformed definition file or --data, or an action the workflow's state forbids. */
+  INVALID_INPUT: 9,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];

@@ -5,3 +5,25 @@ export { type MigrationCommandOptions, mgStatus, mgUp, reportFailure } from './m
 export { captureOutput, consoleOutput, type Output } from './output.js';
 export { redactUrl, scrubSecret } from './redact.js';
 export { withDatabaseConfig } from './run.js';
+export { type CliBackend, CommandError, openBackend, reportCommandError, withBackend } from './backend.js';
+export { PROMPT_TEXT } from './prompt.js';
+export {
+  cancelCommand,
+  dlqListCommand,
+  dlqReplayCommand,
+  formatDuration,
+  formatTime,
+  type ListOptions,
+  listCommand,
+  parseSignalData,
+  parseStatuses,
+  pauseCommand,
+  readDefinition,
+  resolveStage,
+  restartCommand,
+  resumeCommand,
+  showCommand,
+  signalCommand,
+  startCommand,
+  workflowJson,
+} from './workflows.js';

@@ -1,0 +1,178 @@
+// `stabilize monitor` end to end: the real binary in a tmux pane (120x30) against a SQLite file and,
+// when STABILIZE_TEST_PG_URL is set, a fresh PostgreSQL schema, seeded with a running, a succeeded
+// and a failed workflow. Keys are sent with send-keys; the screen is read with capture-pane.
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createPostgresBackend, migrate } from '../../../packages/store-postgres/src/index.js';
+import { openSqliteBackend } from '../../../packages/store-sqlite/src/index.js';
+import { drain, seed } from './fixtures.js';
+
+const BIN = fileURLToPath(new URL('../bin/stabilize.js', import.meta.url));
+const PG_URL = process.env.STABILIZE_TEST_PG_URL ?? '';
+let hasTmux = true;
+try {
+  execFileSync('tmux', ['-V']);
+} catch {
+  hasTmux = false;
+}
+const SOCKET = `stz-e2e-${process.pid}`;
+const tmux = (...args: string[]) => execFileSync('tmux', ['-L', SOCKET, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const dirs: string[] = [];
+
+afterAll(() => {
+  try {
+    tmux('kill-server');
+  } catch {
+    // no server left
+  }
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+async function screenUntil(session: string, check: (screen: string) => boolean, ms = 15_000): Promise<string> {
+  const end = Date.now() + ms;
+  let screen = '';
+  while (Date.now() < end) {
+    screen = tmux('capture-pane', '-p', '-t', session);
+    if (check(screen)) return screen;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`screen never matched; last screen:\n${screen}`);
+}
+
+function sessionAlive(session: string): boolean {
+  try {
+    tmux('has-session', '-t', session);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface Target {
+  url: string;
+  open(): { store: Parameters<typeof seed>[0]; queue: Parameters<typeof seed>[1]; close(): Promise<void> };
+  cleanup(): Promise<void>;
+}
+
+async function makeTarget(kind: 'sqlite' | 'pg'): Promise<Target> {
+  if (kind === 'sqlite') {
+    const dir = mkdtempSync(join(tmpdir(), 'stz-mon-'));
+    dirs.push(dir);
+    const url = `sqlite:///${join(dir, 'app.db')}`;
+    return { url, open: () => openSqliteBackend(url), cleanup: async () => {} };
+  }
+  const schema = `mon_${randomBytes(5).toString('hex')}`;
+  const u = new URL(PG_URL);
+  u.searchParams.set('schema', schema);
+  const url = u.toString();
+  await migrate(url, { schema });
+  return {
+    url,
+    open: () => {
+      const b = createPostgresBackend(url, { schema });
+      const close = async () => {
+        await b.queue.close();
+        await b.store.close();
+      };
+      return { ...b, close };
+    },
+    cleanup: async () => {
+      const pg = createRequire(new URL('../../../packages/store-postgres/package.json', import.meta.url))('pg');
+      const client = new pg.Client({ connectionString: PG_URL });
+      await client.connect();
+      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await client.end();
+    },
+  };
+}
+
+const cases: Array<['sqlite' | 'pg', boolean]> = [
+  ['sqlite', !hasTmux],
+  ['pg', !hasTmux || !PG_URL],
+];
+
+for (const [kind, skip] of cases) {
+  describe.skipIf(skip)(`stabilize monitor in tmux (${kind})`, () => {
+    it('shows the workflows, cancels one with a typed reason, follows a resize, and quits on q or Ctrl-C', async () => {
+      const target = await makeTarget(kind);
+      try {
+        const b = target.open();
+        const ids = await seed(b.store, b.queue);
+        await b.close();
+        const session = `mon-${kind}`;
+        const env = `PATH=${process.env.PATH} HOME=${process.env.HOME ?? '/tmp'} TERM=xterm-256color USER=e2e`;
+        tmux('new-session', '-d', '-x', '120', '-y', '30', '-s', session, `env -i ${env} ${process.execPath} ${BIN} monitor --db-url '${target.url}' --refresh 0.5; echo EXIT=$?; sleep 30`);
+        let screen = await screenUntil(session, (s) => s.includes('Broken job') && s.includes('dead letters'));
+        expect(screen).toContain('Stabilize monitor');
+        expect(screen).toMatch(/shop\/Long job\s+RUNNING\s+1\/2/);
+        expect(screen).toMatch(/shop\/Quick job\s+SUCCEEDED\s+2\/2/);
+        expect(screen).toMatch(/billing\/Broken job ! disk on fire\s+TERMINAL/);
+        expect(screen).not.toMatch(/:[^@/\s]+@/); // no password in the header
+        // Expand the selected (first) workflow, then cancel it.
+        tmux('send-keys', '-t', session, 'Enter');
+        screen = await screenUntil(session, (s) => s.includes('· second task (wait) RUNNING'));
+        tmux('send-keys', '-t', session, 'c');
+        await screenUntil(session, (s) => s.includes('reason'));
+        tmux('send-keys', '-t', session, '-l', 'operator says stop');
+        tmux('send-keys', '-t', session, 'Enter');
+        await screenUntil(session, (s) => s.includes('(y/n)'));
+        tmux('send-keys', '-t', session, 'y');
+        await screenUntil(session, (s) => s.includes('cancel sent'));
+        // A worker applies the queued cancel; the monitor shows it.
+        const w = target.open();
+        try {
+          await drain(w.store, w.queue);
+          const wf = await w.store.retrieveWorkflowOnly(ids.running);
+          expect(wf.status).toBe('CANCELED');
+          expect(wf.cancellationReason).toBe('operator says stop');
+          expect(wf.canceledBy).toBe('e2e');
+        } finally {
+          await w.close();
+        }
+        await screenUntil(session, (s) => /shop\/Long job\s+CANCELED/.test(s));
+        // Resize to 80x24: the layout follows.
+        tmux('resize-window', '-t', session, '-x', '80', '-y', '24');
+        screen = await screenUntil(session, (s) => s.split('\n').every((line) => line.length <= 80) && s.includes('Broken job'));
+        expect(screen).not.toContain('STARTED'); // the start column is dropped below 100 columns
+        // q (SQLite) or Ctrl-C (PostgreSQL) quits with exit code 0.
+        tmux('send-keys', '-t', session, kind === 'sqlite' ? 'q' : 'C-c');
+        await screenUntil(session, (s) => s.includes('EXIT=0'), 10_000);
+        expect(sessionAlive(session)).toBe(true);
+        tmux('kill-session', '-t', session);
+      } finally {
+        await target.cleanup();
+      }
+    }, 90_000);
+  });
+}
+
+// Non-interactive use: piped output prints one snapshot (no TUI), as JSON with --json.
+describe('stabilize monitor without a terminal', () => {
+  it('prints one snapshot and exits 0', async () => {
+    const target = await makeTarget('sqlite');
+    const b = target.open();
+    const ids = await seed(b.store, b.queue);
+    await b.close();
+    const run = (args: string[]) =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [BIN, 'monitor', '--db-url', target.url, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d) => (stdout += d));
+        child.stderr.on('data', (d) => (stderr += d));
+        child.on('close', (code) => resolve({ code, stdout, stderr }));
+      });
+    const text = await run([]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/queue \d+\s+dead letters 0\s+workflows 3/);
+    expect(text.stdout).toContain('disk on fire');
+    const json = await run(['--json', '--status', 'failed']);
+    expect(JSON.parse(json.stdout).workflows.map((w: { id: string }) => w.id)).toEqual([ids.failed]);
+  }, 30_000);
+});

@@ -1,0 +1,331 @@
+/** @jsxRuntime automatic */
+/** @jsxImportSource react */
+// The monitor screen: header, workflow list (selection kept by id), expandable stage/task details,
+// footer with queue depth and dead letters; typed prompts and y/n confirmations for actions.
+import type { Workflow, WorkflowStatus } from '@stabilize/core';
+import { Box, Text, useApp, useInput, useStdout } from 'ink';
+import { useCallback, useEffect, useRef, useState } from 'react';
+import { type Filter, type MonitorData, STATUS_FILTERS, type Snapshot, stageError } from './data.js';
+
+export const STATUS_COLOURS: Record<string, string> = {
+  RUNNING: 'blue',
+  SUCCEEDED: 'green',
+  TERMINAL: 'red',
+  FAILED_CONTINUE: 'yellow',
+  CANCELED: 'magenta',
+  STOPPED: 'magenta',
+  PAUSED: 'yellow',
+  SUSPENDED: 'cyan',
+  NOT_STARTED: 'gray',
+  BUFFERED: 'gray',
+  SKIPPED: 'gray',
+  REDIRECT: 'cyan',
+};
+
+export function formatDuration(start: number | null, end: number | null, now: number): string {
+  if (start === null) return '-';
+  const s = Math.floor(Math.max(0, (end ?? now) - start) / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+}
+
+function fit(text: string, width: number): string {
+  if (width <= 0) return '';
+  return text.length > width ? `${text.slice(0, Math.max(0, width - 1))}…` : text.padEnd(width);
+}
+
+type Action = 'cancel' | 'pause' | 'resume' | 'restart' | 'signal';
+type Mode =
+  | { kind: 'list' }
+  | { kind: 'input'; purpose: 'text' | 'application' | 'reason' | 'stage' | 'signal'; label: string; value: string; action?: Action; args?: string[] }
+  | { kind: 'confirm'; action: Action; args: string[]; question: string }
+  | { kind: 'help' };
+
+export interface AppProps {
+  data: MonitorData;
+  /** Poll interval in ms (default 2000). */
+  refreshMs?: number;
+  initialFilter?: Partial<Filter>;
+  user?: string;
+  /** Shown in the header (already redacted). */
+  source?: string;
+  /** Called when the user quits (after Ink unmounts). */
+  onExit?: () => void;
+}
+
+export function App({ data, refreshMs = 2000, initialFilter, user = 'monitor', source = '', onExit }: AppProps) {
+  const { exit } = useApp();
+  const { stdout } = useStdout();
+  const [size, setSize] = useState({ columns: stdout.columns || 80, rows: stdout.rows || 24 });
+  const [filter, setFilter] = useState<Filter>({ status: 'all', application: '', text: '', ...initialFilter });
+  const [snapshot, setSnapshot] = useState<Snapshot | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [selectedId, setSelectedState] = useState<string | null>(null);
+  const selectedRef = useRef<string | null>(null);
+  const setSelectedId = useCallback((id: string | null) => {
+    selectedRef.current = id;
+    setSelectedState(id);
+  }, []);
+  const [expanded, setExpandedState] = useState<string | null>(null);
+  const expandedRef = useRef<string | null>(null);
+  const setExpanded = useCallback((id: string | null) => {
+    expandedRef.current = id;
+    setExpandedState(id);
+  }, []);
+  const [detail, setDetail] = useState<Workflow | null>(null);
+  const [follow, setFollow] = useState(false);
+  const [mode, setModeState] = useState<Mode>({ kind: 'list' });
+  // Keys can arrive faster than renders: read and write the mode through a ref.
+  const modeRef = useRef<Mode>(mode);
+  const setMode = useCallback((m: Mode) => {
+    modeRef.current = m;
+    setModeState(m);
+  }, []);
+  const [toast, setToast] = useState<string | null>(null);
+  const fetching = useRef(false);
+
+  useEffect(() => {
+    const onResize = () => setSize({ columns: stdout.columns || 80, rows: stdout.rows || 24 });
+    stdout.on('resize', onResize);
+    return () => {
+      stdout.off('resize', onResize);
+    };
+  }, [stdout]);
+
+  const detailLines = expanded ? Math.max(4, Math.floor((size.rows - 6) / 2)) : 0;
+  const listRows = Math.max(1, size.rows - 5 - detailLines);
+
+  const refresh = useCallback(async () => {
+    if (fetching.current) return; // never overlap fetches
+    fetching.current = true;
+    try {
+      const snap = await data.snapshot(filter, listRows);
+      setSnapshot(snap);
+      setError(null);
+      if (expanded) setDetail(await data.detail(expanded));
+    } catch (e) {
+      setError((e as Error).message); // keep the last good snapshot
+    } finally {
+      fetching.current = false;
+    }
+  }, [data, filter, listRows, expanded]);
+
+  useEffect(() => {
+    void refresh();
+    const timer = setInterval(() => void refresh(), refreshMs);
+    return () => clearInterval(timer);
+  }, [refresh, refreshMs]);
+
+  useEffect(() => {
+    if (!toast) return;
+    const t = setTimeout(() => setToast(null), 1500);
+    return () => clearTimeout(t);
+  }, [toast]);
+
+  const rows = snapshot?.workflows ?? [];
+  const rowsRef = useRef(rows);
+  rowsRef.current = rows;
+  const index = Math.max(0, rows.findIndex((r) => r.id === selectedId));
+  const selected = rows[index] ?? null;
+  useEffect(() => {
+    if (follow && expanded && selectedId !== expanded) setSelectedId(expanded);
+  }, [follow, expanded, selectedId, setSelectedId]);
+
+  const run = async (action: Action, args: string[]) => {
+    const [id, a, b] = args as [string, string?, string?];
+    try {
+      if (action === 'cancel') await data.cancel(id, user, a ?? '');
+      else if (action === 'pause') await data.pause(id, user);
+      else if (action === 'resume') await data.resume(id);
+      else if (action === 'restart') await data.restart(id, a ?? '');
+      else await data.signal(id, a ?? '', b ?? '');
+      setToast(`${action} sent for ${id}`);
+    } catch (e) {
+      setToast(`${action} failed: ${(e as Error).message}`);
+    }
+    void refresh();
+  };
+
+  const quit = () => {
+    exit();
+    onExit?.();
+  };
+
+  useInput((input, key) => {
+    const mode = modeRef.current;
+    const rows = rowsRef.current;
+    const index = Math.max(0, rows.findIndex((r) => r.id === selectedRef.current));
+    const selected = rows[index] ?? null;
+    if (key.ctrl && input === 'c') return quit();
+    if (mode.kind === 'input') {
+      if (key.escape) return setMode({ kind: 'list' });
+      if (key.return) {
+        const v = mode.value.trim();
+        if (mode.purpose === 'text') setFilter((f) => ({ ...f, text: v }));
+        else if (mode.purpose === 'application') setFilter((f) => ({ ...f, application: v }));
+        else if (mode.action && mode.args) {
+          const args = [...mode.args, v];
+          if (mode.purpose === 'stage' && mode.action === 'signal') return setMode({ kind: 'input', purpose: 'signal', label: 'Signal name', value: '', action: 'signal', args });
+          if (mode.purpose !== 'reason' && v === '') return setMode({ kind: 'list' });
+          return setMode({ kind: 'confirm', action: mode.action, args, question: `${mode.action} ${args.join(' ')}?` });
+        }
+        return setMode({ kind: 'list' });
+      }
+      if (key.backspace || key.delete) return setMode({ ...mode, value: mode.value.slice(0, -1) });
+      if (input && !key.ctrl && !key.meta) return setMode({ ...mode, value: mode.value + input });
+      return;
+    }
+    if (mode.kind === 'confirm') {
+      if (input === 'y' || input === 'Y') {
+        void run(mode.action, mode.args);
+        return setMode({ kind: 'list' });
+      }
+      if (input === 'n' || input === 'N' || key.escape) {
+        setToast('canceled');
+        return setMode({ kind: 'list' });
+      }
+      return;
+    }
+    if (mode.kind === 'help') return setMode({ kind: 'list' });
+    if (input === 'q' || input === 'Q') return quit();
+    const move = (to: number) => {
+      const r = rows[Math.min(rows.length - 1, Math.max(0, to))];
+      if (r) {
+        setSelectedId(r.id);
+        setFollow(false);
+      }
+    };
+    if (key.upArrow || input === 'k') return move(index - 1);
+    if (key.downArrow || input === 'j') return move(index + 1);
+    if (input === 'g' || key.home) return move(0);
+    if (input === 'G' || key.end) return move(rows.length - 1);
+    if (key.pageUp) return move(index - listRows);
+    if (key.pageDown) return move(index + listRows);
+    if (input === '?') return setMode({ kind: 'help' });
+    if (input === 's') return setFilter((f) => ({ ...f, status: STATUS_FILTERS[(STATUS_FILTERS.indexOf(f.status) + 1) % STATUS_FILTERS.length]! }));
+    if (input === '/') return setMode({ kind: 'input', purpose: 'text', label: 'Filter text', value: filter.text });
+    if (input === 'a') return setMode({ kind: 'input', purpose: 'application', label: 'Application', value: filter.application });
+    if (!selected) return;
+    if (key.return || input === ' ' || key.rightArrow || key.leftArrow) {
+      const open = key.leftArrow ? null : expandedRef.current === selected.id && !key.rightArrow ? null : selected.id;
+      setExpanded(open);
+      setDetail(null);
+      if (open) void data.detail(open).then(setDetail, (e: Error) => setError(e.message));
+      return;
+    }
+    if (input === 'f') {
+      setFollow((x) => !x);
+      setExpanded(selected.id);
+      void data.detail(selected.id).then(setDetail, (e: Error) => setError(e.message));
+      return;
+    }
+    if (input === 'c') return setMode({ kind: 'input', purpose: 'reason', label: `Cancel ${selected.id}: reason (Enter, Esc aborts)`, value: '', action: 'cancel', args: [selected.id] });
+    if (input === 'p') return setMode({ kind: 'confirm', action: 'pause', args: [selected.id], question: `Pause ${selected.id}?` });
+    if (input === 'r') return setMode({ kind: 'confirm', action: 'resume', args: [selected.id], question: `Resume ${selected.id}?` });
+    if (input === 'R') return setMode({ kind: 'input', purpose: 'stage', label: 'Restart stage (refId)', value: '', action: 'restart', args: [selected.id] });
+    if (input === 'S') return setMode({ kind: 'input', purpose: 'stage', label: 'Signal stage (refId)', value: '', action: 'signal', args: [selected.id] });
+  });
+
+  const width = size.columns;
+  if (width < 60 || size.rows < 8) return <Text>Terminal too small ({width}x{size.rows}); need at least 60x8.</Text>;
+
+  const now = snapshot?.fetchedAt ?? Date.now();
+  // Right-anchored grid: status 15, progress 5, duration 7, start 19.
+  const showStart = width >= 100;
+  const fixed = 2 + 15 + 1 + 5 + 1 + 7 + 1 + (showStart ? 20 : 0);
+  const nameWidth = Math.max(10, width - fixed - 1);
+  const start = Math.min(Math.max(0, index - listRows + 1), Math.max(0, rows.length - listRows));
+  const visible = rows.slice(start, start + listRows);
+
+  const failedCount = rows.filter((r) => ['TERMINAL', 'FAILED_CONTINUE', 'CANCELED', 'STOPPED'].includes(r.status)).length;
+  const runningCount = rows.filter((r) => r.status === 'RUNNING').length;
+
+  return (
+    <Box flexDirection="column" width={width}>
+      <Text wrap="truncate">
+        <Text bold>Stabilize monitor</Text>
+        <Text dimColor>{source ? ` ${source}` : ''}</Text>
+        {'  '}filter: <Text color="cyan">{filter.status}</Text>
+        {filter.application ? ` app=${filter.application}` : ''}
+        {filter.text ? ` text="${filter.text}"` : ''}
+        {follow ? '  [follow]' : ''}
+        {error ? <Text color="red">{`  error: ${error}`}</Text> : ''}
+      </Text>
+      <Text dimColor wrap="truncate">
+        {`  ${fit('WORKFLOW', nameWidth)} ${fit('STATUS', 15)} ${fit('DONE', 5)} ${fit('TIME', 7)}${showStart ? ` ${fit('STARTED', 19)}` : ''}`}
+      </Text>
+      <Box flexDirection="column" height={listRows}>
+        {snapshot === null ? <Text dimColor>Loading…</Text> : null}
+        {snapshot !== null && rows.length === 0 ? <Text dimColor>No workflows match.</Text> : null}
+        {visible.map((r) => {
+          const isSel = r.id === selected?.id;
+          const label = `${r.application}/${r.name}${r.error ? ` ! ${r.error}` : ''}`;
+          return (
+            <Text key={r.id} wrap="truncate" inverse={isSel}>
+              {isSel ? '> ' : '  '}
+              {fit(label, nameWidth)} <Text color={STATUS_COLOURS[r.status] ?? 'white'}>{fit(r.status, 15)}</Text> {fit(`${r.stagesDone}/${r.stagesTotal}`, 5)} {fit(formatDuration(r.startTime, r.endTime, now), 7)}
+              {showStart ? ` ${fit(r.startTime ? new Date(r.startTime).toISOString().slice(0, 19).replace('T', ' ') : '-', 19)}` : ''}
+            </Text>
+          );
+        })}
+      </Box>
+      {expanded ? <Details workflow={detail} height={detailLines} width={width} now={now} /> : null}
+      <Text wrap="truncate">
+        {`queue ${snapshot?.queueDepth ?? '-'}  dead letters `}
+        <Text color={snapshot && snapshot.deadLetters > 0 ? 'red' : undefined}>{String(snapshot?.deadLetters ?? '-')}</Text>
+        {`  shown ${rows.length}  running ${runningCount}  failed ${failedCount}  updated ${snapshot ? new Date(snapshot.fetchedAt).toISOString().slice(11, 19) : '-'}Z`}
+      </Text>
+      <Bottom mode={mode} toast={toast} />
+    </Box>
+  );
+}
+
+function Bottom({ mode, toast }: { mode: Mode; toast: string | null }) {
+  if (mode.kind === 'input')
+    return (
+      <Text wrap="truncate">
+        <Text color="yellow">{mode.label}: </Text>
+        {mode.value}
+        <Text inverse> </Text>
+      </Text>
+    );
+  if (mode.kind === 'confirm')
+    return (
+      <Text wrap="truncate" color="yellow">
+        {mode.question} (y/n)
+      </Text>
+    );
+  if (mode.kind === 'help')
+    return <Text wrap="truncate">↑↓/jk move · g/G ends · Enter/space expand · f follow · s status · / text · a app · c cancel · p pause · r resume · R restart · S signal · q quit</Text>;
+  if (toast) return <Text color="cyan">{toast}</Text>;
+  return (
+    <Text dimColor wrap="truncate">
+      q quit · ↑↓ move · Enter expand · f follow · s status · / text · a app · c cancel · p pause · r resume · R restart · S signal · ? help
+    </Text>
+  );
+}
+
+function Details({ workflow, height, width, now }: { workflow: Workflow | null; height: number; width: number; now: number }) {
+  const lines: Array<{ key: string; text: string; colour?: string; dim?: boolean }> = [];
+  if (workflow) {
+    lines.push({ key: 'h', text: `${workflow.application}/${workflow.name} ${workflow.id} ${workflow.status}${workflow.cancellationReason ? ` (canceled: ${workflow.cancellationReason})` : ''}`, dim: true });
+    for (const s of workflow.stages) {
+      lines.push({ key: s.id, text: `  ${s.refId} ${s.name} ${s.status} ${formatDuration(s.startTime, s.endTime, now)}`, colour: STATUS_COLOURS[s.status as WorkflowStatus] ?? 'white' });
+      for (const t of s.tasks) lines.push({ key: t.id, text: `    · ${t.name} (${t.implementingClass}) ${t.status}`, dim: true });
+      const err = stageError(s);
+      if (err) lines.push({ key: `${s.id}e`, text: `    ! ${err}`, colour: 'red' });
+    }
+  }
+  return (
+    <Box flexDirection="column" height={height} borderStyle="single" borderTop borderBottom={false} borderLeft={false} borderRight={false} width={width}>
+      {workflow === null ? <Text dimColor>Loading…</Text> : null}
+      {lines.slice(0, Math.max(0, height - 1)).map((l) => (
+        <Text key={l.key} wrap="truncate" {...(l.colour ? { color: l.colour } : {})} dimColor={l.dim ?? false}>
+          {l.text}
+        </Text>
+      ))}
+    </Box>
+  );
+}
