@@ -7,6 +7,7 @@ import { dropSchema, migratedSchema, PG_URL } from './pg.js';
 if (PG_URL) {
   runConformanceSuite({
     name: 'postgres',
+    providesEvents: false, // the PostgreSQL event store is not written yet (see docs/event-sourcing.md)
     async create(clock) {
       const { schema, url } = await migratedSchema('conf');
       const store = new PostgresWorkflowStore(url, { clock, poolSize: 4 });
