@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { createInMemoryBackend } from '@stabilize/core';
 import { openSqliteBackend } from '@stabilize/store-sqlite';
 import { type CaseResult, runInProcess } from './measure.js';
+import { runHttpCase } from './http.js';
 import { runPostgres } from './pg.js';
 import { buildShape, type Shape } from './shapes.js';
 
@@ -50,3 +51,6 @@ for (const c of CASES) {
   if (only && !`${c.backend}${c.workers ? `-${c.workers}w` : ''}/${c.shape}/${c.size}`.includes(only)) continue;
   console.log(JSON.stringify(await runCase(c)));
 }
+
+// 32 parallel HTTP GETs through the engine vs a raw Promise pool of 10 (same run, local server).
+if (!only || 'memory/http32'.includes(only)) console.log(JSON.stringify(await runHttpCase()));
