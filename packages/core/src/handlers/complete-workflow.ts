@@ -2,6 +2,8 @@ import { Messages, type CompleteWorkflow } from '../messages/messages.js';
 import { isComplete, isContinuable, WorkflowStatus } from '../model/status.js';
 import type { StageSummary } from '../store/interfaces.js';
 import { isWithdrawn, mayFireAgain } from '../dag/readiness.js';
+import type { Workflow } from '../model/workflow.js';
+import type { Transaction } from '../store/transaction.js';
 import { loadWorkflowOrReport, newTx, retryOnConcurrency } from './common.js';
 import { type HandlerDeps, type HandlerInput, recordEvent } from './deps.js';
 import { isInstance } from './multi-instance.js';
@@ -26,24 +28,9 @@ export async function handleCompleteWorkflow(deps: HandlerDeps, input: HandlerIn
         if (s.status === WorkflowStatus.RUNNING || s.status === WorkflowStatus.PAUSED || s.status === WorkflowStatus.SUSPENDED) tx.push(Messages.cancelStage(workflow.id, s.id));
       }
     }
-    if (workflow.pipelineConfigId) {
-      tx.push({ type: 'StartWaitingWorkflows', pipelineConfigId: workflow.pipelineConfigId, purgeQueue: !workflow.keepWaitingPipelines });
-    }
-    const eventType = status === WorkflowStatus.SUCCEEDED ? 'workflow.completed' : status === WorkflowStatus.CANCELED ? 'workflow.canceled' : 'workflow.failed';
-    recordEvent(deps, tx, {
-      eventType,
-      entityType: 'workflow',
-      entityId: workflow.id,
-      workflowId: workflow.id,
-      version: 3,
-      data: {
-        status,
-        end_time: now,
-        duration_ms: workflow.startTime !== null ? now - workflow.startTime : null,
-        ...(status === WorkflowStatus.CANCELED ? { canceled_by: workflow.canceledBy, reason: workflow.cancellationReason } : {}),
-        ...(eventType === 'workflow.failed' ? { error: `Workflow ended with status ${status}` } : {}),
-      },
-      sourceHandler: 'CompleteWorkflowHandler',
+    endWorkflowInTx(deps, tx, workflow, status, now, 'CompleteWorkflowHandler', {
+      ...(status === WorkflowStatus.CANCELED ? { canceled_by: workflow.canceledBy, reason: workflow.cancellationReason } : {}),
+      ...(status !== WorkflowStatus.SUCCEEDED && status !== WorkflowStatus.CANCELED ? { error: `Workflow ended with status ${status}` } : {}),
     });
     await deps.store.commit(tx);
   });
@@ -72,5 +59,33 @@ function inProgress(stage: StageSummary, all: readonly StageSummary[]): boolean 
   return stage.requisiteStageRefIds.every((ref) => {
     const upstream = all.find((s) => s.refId === ref);
     return upstream !== undefined && isContinuable(upstream.status);
+  });
+}
+
+/**
+ * What every end of a workflow owes besides its status write: buffered runs of a limited pipeline
+ * get their chance, and the end is recorded as `workflow.completed`, `.canceled` or `.failed`.
+ */
+export function endWorkflowInTx(
+  deps: HandlerDeps,
+  tx: Transaction,
+  workflow: Workflow,
+  status: WorkflowStatus,
+  now: number,
+  handler: string,
+  data: Record<string, unknown>,
+): void {
+  if (workflow.pipelineConfigId) {
+    tx.push({ type: 'StartWaitingWorkflows', pipelineConfigId: workflow.pipelineConfigId, purgeQueue: !workflow.keepWaitingPipelines });
+  }
+  const eventType = status === WorkflowStatus.SUCCEEDED ? 'workflow.completed' : status === WorkflowStatus.CANCELED ? 'workflow.canceled' : 'workflow.failed';
+  recordEvent(deps, tx, {
+    eventType,
+    entityType: 'workflow',
+    entityId: workflow.id,
+    workflowId: workflow.id,
+    version: 3,
+    data: { status, end_time: now, duration_ms: workflow.startTime !== null ? now - workflow.startTime : null, ...data },
+    sourceHandler: handler,
   });
 }

@@ -7,6 +7,7 @@ import type { StageExecution } from '../model/stage-execution.js';
 import { isComplete, WorkflowStatus } from '../model/status.js';
 import type { StageSummary } from '../store/interfaces.js';
 import type { Transaction } from '../store/transaction.js';
+import { endWorkflowInTx } from './complete-workflow.js';
 import { type HandlerDeps, recordEvent } from './deps.js';
 
 /**
@@ -219,24 +220,11 @@ export async function terminateWorkflowInTx(
   for (const s of await deps.store.retrieveStageSummaries(executionId)) {
     if (s.id !== options.stageId && !isComplete(s.status)) tx.push(Messages.cancelStage(executionId, s.id, { withdraw: true, reason }));
   }
-  if (workflow.pipelineConfigId) tx.push({ type: 'StartWaitingWorkflows', pipelineConfigId: workflow.pipelineConfigId, purgeQueue: !workflow.keepWaitingPipelines });
-  const eventType = status === WorkflowStatus.SUCCEEDED ? 'workflow.completed' : status === WorkflowStatus.CANCELED ? 'workflow.canceled' : 'workflow.failed';
-  recordEvent(deps, tx, {
-    eventType,
-    entityType: 'workflow',
-    entityId: workflow.id,
-    workflowId: workflow.id,
-    version: 3,
-    data: {
-      status,
-      end_time: now,
-      duration_ms: workflow.startTime !== null ? now - workflow.startTime : null,
-      terminated: true,
-      reason,
-      ...(options.stageId ? { stage_id: options.stageId } : {}),
-      ...(eventType === 'workflow.failed' ? { error: reason } : {}),
-    },
-    sourceHandler: options.handler,
+  endWorkflowInTx(deps, tx, workflow, status, now, options.handler, {
+    terminated: true,
+    reason,
+    ...(options.stageId ? { stage_id: options.stageId } : {}),
+    ...(status !== WorkflowStatus.SUCCEEDED && status !== WorkflowStatus.CANCELED ? { error: reason } : {}),
   });
   return true;
 }
