@@ -8,7 +8,7 @@ import { isComplete, WorkflowStatus } from '../model/status.js';
 import type { StageSummary } from '../store/interfaces.js';
 import type { Transaction } from '../store/transaction.js';
 import { endWorkflowInTx } from './complete-workflow.js';
-import { type HandlerDeps, recordEvent } from './deps.js';
+import type { HandlerDeps } from './deps.js';
 
 /**
  * Mutex claims are store-wide: a `mutexKey` excludes every stage with that key in every workflow of
