@@ -12,5 +12,5 @@ export default defineConfig({
   ...shared,
   resolve: { ...shared.resolve, conditions },
   ssr: { ...shared.ssr, resolve: { ...shared.ssr?.resolve, conditions, externalConditions: ['@stabilize/source'] } },
-  test: { ...shared.test, globalSetup: ['./test/global-setup.ts'] },
+  test: { ...shared.test, globalSetup: ['../../test-support/pg-global-setup.ts'] },
 });

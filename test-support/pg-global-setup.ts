@@ -1,5 +1,6 @@
 import { Socket } from 'node:net';
 
+// Shared by every package with PostgreSQL suites (their vitest.config.js point here).
 /** Runs once per `vitest run`: explains a skip in one line, or fails loudly where skipping is not allowed. */
 export default async function setup(): Promise<void> {
   const url = process.env.STABILIZE_TEST_PG_URL;
