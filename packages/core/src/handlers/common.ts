@@ -10,6 +10,7 @@ import { type HandlerDeps, type HandlerInput, recordEvent } from './deps.js';
 import { isInstance } from './multi-instance.js';
 import { recordCompletedBranch, recordSplitChoice } from './patterns.js';
 import { completeTaskInTx } from './task-flow.js';
+import { type FuseScope, MAX_FUSED_STARTS, mayStartInTx, startSuccessorInTx, withoutSyntheticStages } from './fused.js';
 
 /** A new transaction that, once committed, also removes the delivery being handled. */
 export function newTx(input: HandlerInput<unknown>): Transaction {
@@ -62,14 +63,19 @@ export async function loadWorkflowOrReport(deps: HandlerDeps, input: HandlerInpu
  * unchosen downstream is told too, and sees the dead edge through the split's `_unchosen_branches`
  * (dead-path elimination, docs/patterns.md). `completed` marks a stage that ran (CompleteStage).
  */
-export async function pushNext(deps: HandlerDeps, tx: Transaction, stage: StageExecution, options: { completed?: boolean } = {}): Promise<void> {
-  const downstream = await deps.store.retrieveDownstreamStages(stage.executionId, stage.refId);
+export async function pushNext(deps: HandlerDeps, tx: Transaction, stage: StageExecution, options: { completed?: boolean; fuse?: FuseScope } = {}): Promise<void> {
+  const downstream = await (options.fuse?.downstream ?? deps.store.retrieveDownstreamStages(stage.executionId, stage.refId));
   if (downstream.length > 0) {
     // Only a stage that ran applies its split; a skipped or withdrawn one passes every edge on and
     // each downstream judges its inputs itself.
     const ran = stage.status === WorkflowStatus.SUCCEEDED || stage.status === WorkflowStatus.FAILED_CONTINUE;
     if (ran && isConditionalSplit(stage)) await recordSplitChoice(deps, tx, stage, chooseBranches(stage, downstream).skipped);
     if (options.completed) recordCompletedBranch(tx, stage, downstream, (d) => DISCRIMINATOR_JOINS.has(d.joinType));
+    // Then a few plain successors start inside this commit instead of through StartStage (fused.ts).
+    const fuse = options.fuse;
+    const inPlace = fuse
+      ? await withoutSyntheticStages(deps, downstream.filter((d) => mayStartInTx(deps, d, stage, fuse)).slice(0, MAX_FUSED_STARTS))
+      : new Set<string>();
     // A join is started by whichever upstream finishes last; its StartStage waits in the queue
     // rather than on this worker's fast path, so early copies find the join already decided.
     for (const d of downstream) {
@@ -77,6 +83,7 @@ export async function pushNext(deps: HandlerDeps, tx: Transaction, stage: StageE
       // Copies of a join's StartStage coalesce while one waits undelivered (not for joins that fire
       // once per incoming branch).
       const coalesce = d.requisiteStageRefIds.length > 1 && !isRefiringJoin(d.joinType);
+      if (inPlace.has(d.id) && (await startSuccessorInTx(deps, tx, d, stage))) continue;
       tx.push(Messages.startStage(stage.executionId, d.id), 0, join ? { claimable: false, ...(coalesce ? { coalesceKey: `StartStage:${d.id}` } : {}) } : {});
     }
     // A late branch of a join that has already fired starts nothing: it may have been the last work.

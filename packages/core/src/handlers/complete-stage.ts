@@ -7,6 +7,7 @@ import { errorMessage } from '../errors.js';
 import { errorRecord, loadStageOrReport, newTx, pushNext, recordStageEvent, retryOnConcurrency } from './common.js';
 import type { Task } from '../task/task.js';
 import type { HandlerDeps, HandlerInput } from './deps.js';
+import type { FuseScope } from './fused.js';
 import { closeCreation, evaluateMultiInstance, instancesOf, isMultiInstanceStage, type MultiInstanceOutcome } from './multi-instance.js';
 import { afterFiring, afterStatusChange, notifyRefiringDownstream, terminateWorkflowInTx } from './patterns.js';
 
@@ -128,7 +129,7 @@ export async function finishMultiInstance(deps: HandlerDeps, tx: Transaction, st
 }
 
 /** Pushes what follows a stage that just reached a final status and records the event. */
-export async function finishStage(deps: HandlerDeps, tx: Transaction, stage: StageExecution, handler: string): Promise<void> {
+export async function finishStage(deps: HandlerDeps, tx: Transaction, stage: StageExecution, handler: string, fuse?: FuseScope): Promise<void> {
   const status = stage.status;
   if (status === WorkflowStatus.SUCCEEDED || status === WorkflowStatus.SKIPPED || status === WorkflowStatus.FAILED_CONTINUE) {
     if (status !== WorkflowStatus.SKIPPED && stage.context.terminateWorkflow === true) {
@@ -137,7 +138,7 @@ export async function finishStage(deps: HandlerDeps, tx: Transaction, stage: Sta
     } else {
       await afterFiring(deps, tx, stage);
       // Q6: a FAILED_CONTINUE synthetic stage continues its chain like a success.
-      await pushNext(deps, tx, stage, { completed: status !== WorkflowStatus.SKIPPED });
+      await pushNext(deps, tx, stage, { completed: status !== WorkflowStatus.SKIPPED, ...(fuse ? { fuse } : {}) });
     }
   } else {
     if (status === WorkflowStatus.CANCELED || status === WorkflowStatus.TERMINAL || status === WorkflowStatus.STOPPED) {

@@ -17,8 +17,11 @@ import { assertJsonObject } from '../serialization/json.js';
 import { TaskResult } from '../task/task-result.js';
 import { isRetryableTask, type Task, type TaskContext } from '../task/task.js';
 import { verifyOutputs } from '../task/verification.js';
+import { assertOutputSize, outputLimitDetails } from '../task/output-limit.js';
 import { completeTaskWithError, loadStageOrReport, newTx, retryOnConcurrency } from './common.js';
 import { completeTaskInTx } from './task-flow.js';
+import type { FuseScope } from './fused.js';
+import type { Workflow } from '../model/workflow.js';
 import { exponentialDelay } from './config.js';
 import type { HandlerDeps, HandlerInput } from './deps.js';
 import { notifyMilestoneWatchers } from './patterns.js';
@@ -31,6 +34,9 @@ type Input = HandlerInput<RunTask>;
  */
 export async function handleRunTask(deps: HandlerDeps, input: Input): Promise<void> {
   const { message } = input;
+  // The workflow row is read alongside the stage (one round trip instead of two on a network store).
+  const workflowRead = deps.store.retrieveWorkflowOnly(message.executionId);
+  workflowRead.catch(() => undefined); // unused when the stage is gone; its error surfaces below otherwise
   const stage = await loadStageOrReport(deps, input);
   if (!stage) return;
   const task = stage.taskById(message.taskId);
@@ -53,7 +59,7 @@ export async function handleRunTask(deps: HandlerDeps, input: Input): Promise<vo
     }
   }
 
-  const workflow = await deps.store.retrieveWorkflowOnly(stage.executionId);
+  const workflow = await workflowRead;
   const complete = (status: WorkflowStatus, result?: TaskResult | null) => commitResult(deps, input, status, result ?? null);
   if (workflow.isCanceled) {
     const result = implementation.onCancel ? await implementation.onCancel(stage) : null;
@@ -97,7 +103,7 @@ export async function handleRunTask(deps: HandlerDeps, input: Input): Promise<vo
   } finally {
     deps.runningTasks.finish(task.id);
   }
-  await processResult(deps, input, implementation, result, pristine);
+  await processResult(deps, input, implementation, result, pristine, workflow);
 }
 
 async function execute(deps: HandlerDeps, implementation: Task, stage: StageExecution, task: TaskExecution, message: RunTask, controller: AbortController): Promise<TaskResult> {
@@ -178,13 +184,14 @@ async function handleTaskError(deps: HandlerDeps, input: Input, implementation: 
 }
 
 /** Engine.md §4.5.4: merge the result into a freshly read stage and continue by its status. */
-async function processResult(deps: HandlerDeps, input: Input, implementation: Task, result: TaskResult, loaded?: StageExecution): Promise<void> {
+async function processResult(deps: HandlerDeps, input: Input, implementation: Task, result: TaskResult, loaded?: StageExecution, workflow?: Workflow): Promise<void> {
   try {
     assertJsonObject(result.context, 'task result context');
     assertJsonObject(result.outputs, 'task result outputs');
+    assertOutputSize(result, deps.config.maxOutputBytes);
   } catch (error) {
     const stage = await deps.store.retrieveStage(input.message.stageId);
-    await completeTaskWithError(deps, input, errorMessage(error), {}, stage.failureStatus());
+    await completeTaskWithError(deps, input, errorMessage(error), outputLimitDetails(error), stage.failureStatus());
     return;
   }
   if (result.status === WorkflowStatus.SUCCEEDED) {
@@ -199,11 +206,22 @@ async function processResult(deps: HandlerDeps, input: Input, implementation: Ta
       return;
     }
   }
-  await commitResult(deps, input, result.status, result, implementation, loaded);
+  await commitResult(deps, input, result.status, result, implementation, loaded, workflow);
 }
 
-async function commitResult(deps: HandlerDeps, input: Input, reported: WorkflowStatus, result: TaskResult | null, implementation?: Task, loaded?: StageExecution): Promise<void> {
+async function commitResult(
+  deps: HandlerDeps,
+  input: Input,
+  reported: WorkflowStatus,
+  result: TaskResult | null,
+  implementation?: Task,
+  loaded?: StageExecution,
+  workflow?: Workflow,
+): Promise<void> {
   let first = loaded;
+  // The workflow row read before the task ran lets the commit complete the stage and start its
+  // successor in place (fused.ts); it is the same check StartStage would make a moment later.
+  const fuse: FuseScope | undefined = workflow ? { workflow } : undefined;
   await retryOnConcurrency(deps, async () => {
     const stage = first ?? (await deps.store.retrieveStage(input.message.stageId));
     first = undefined; // a retry after a conflict reads afresh
@@ -274,7 +292,7 @@ async function commitResult(deps: HandlerDeps, input: Input, reported: WorkflowS
       default:
         complete(stage.failureStatus(WorkflowStatus.TERMINAL), WorkflowStatus.TERMINAL);
     }
-    if (completion !== null) await completeTaskInTx(deps, tx, stage, task, completion, 'RunTaskHandler');
+    if (completion !== null) await completeTaskInTx(deps, tx, stage, task, completion, 'RunTaskHandler', fuse);
     tx.updateStage(stage, WorkflowStatus.RUNNING);
     await deps.store.commit(tx);
   });

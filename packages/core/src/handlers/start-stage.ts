@@ -133,7 +133,7 @@ async function claimAndPlan(deps: HandlerDeps, input: HandlerInput<StartStage>, 
  * winner withdraws the other members and what only feeds them), join bookkeeping, the withdrawal of
  * the other branches by a cancelling join, and the milestone watchers of this stage.
  */
-async function claimPatterns(deps: HandlerDeps, tx: Transaction, stage: StageExecution): Promise<void> {
+export async function claimPatterns(deps: HandlerDeps, tx: Transaction, stage: StageExecution): Promise<void> {
   if (stage.mutexKey) tx.acquireClaim({ executionId: MUTEX_SCOPE, claimKey: mutexClaimKey(stage.mutexKey), stageId: stage.id, stealIfOwnerComplete: true });
   const group = stage.deferredChoiceGroup;
   if (group) {
@@ -229,7 +229,7 @@ async function handleRefiring(deps: HandlerDeps, input: HandlerInput<StartStage>
   return claimAndPlan(deps, input, stage, upstreams, children, false);
 }
 
-async function planStage(deps: HandlerDeps, tx: Transaction, stage: StageExecution, upstreams: StageExecution[], existingChildren: StageExecution[]): Promise<void> {
+export async function planStage(deps: HandlerDeps, tx: Transaction, stage: StageExecution, upstreams: StageExecution[], existingChildren: StageExecution[]): Promise<void> {
   const ancestors = await ancestorOutputs(deps, stage, upstreams);
   let context: Context = { ...ancestors }; // a copy: `ancestorOutputs` must not take the stage's own context
   const reducerKeys = new Set(Object.keys(stage.outputReducers));

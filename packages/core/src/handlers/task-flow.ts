@@ -8,6 +8,7 @@ import type { TaskExecution } from '../model/task-execution.js';
 import type { Transaction } from '../store/transaction.js';
 import { isSkippableTask } from '../task/task.js';
 import { type HandlerDeps, recordEvent } from './deps.js';
+import { completeStageInTx, type FuseScope } from './fused.js';
 
 /** NOT_STARTED -> RUNNING and queue its RunTask (or its skip, for a disabled SkippableTask, Q3). */
 export async function startTaskInTx(deps: HandlerDeps, tx: Transaction, stage: StageExecution, task: TaskExecution, handler: string): Promise<void> {
@@ -38,26 +39,34 @@ export async function startTaskInTx(deps: HandlerDeps, tx: Transaction, stage: S
  * RUNNING -> `status`, then the next task starts or the stage completes (engine.md §4.6). A failed
  * task does not stop the tasks after it (Q2). A REDIRECT task waits for its jump.
  */
-export async function completeTaskInTx(deps: HandlerDeps, tx: Transaction, stage: StageExecution, task: TaskExecution, status: WorkflowStatus, handler: string): Promise<void> {
+export async function completeTaskInTx(
+  deps: HandlerDeps,
+  tx: Transaction,
+  stage: StageExecution,
+  task: TaskExecution,
+  status: WorkflowStatus,
+  handler: string,
+  fuse?: FuseScope,
+): Promise<void> {
   task.status = status;
   task.endTime = deps.clock.now();
-  if (status !== WorkflowStatus.REDIRECT) {
-    const next = stage.nextTask(task);
-    if (next) await startTaskInTx(deps, tx, stage, next, handler);
-    else tx.push(Messages.completeStage(stage.executionId, stage.id));
+  if (status !== WorkflowStatus.SKIPPED) {
+    const failed = isFailure(status);
+    const exception = (stage.context.exception as { details?: { error?: string } } | undefined)?.details?.error;
+    recordEvent(deps, tx, {
+      eventType: failed ? 'task.failed' : 'task.completed',
+      entityType: 'task',
+      entityId: task.id,
+      workflowId: stage.executionId,
+      version: task.version + 1,
+      data: failed
+        ? { name: task.name, status, error: String(exception ?? stage.context.error ?? 'Task failed'), end_time: task.endTime }
+        : { name: task.name, status, end_time: task.endTime, duration_ms: task.startTime !== null ? task.endTime - task.startTime : null, outputs: stage.outputs },
+      sourceHandler: handler,
+    });
   }
-  if (status === WorkflowStatus.SKIPPED) return;
-  const failed = isFailure(status);
-  const exception = (stage.context.exception as { details?: { error?: string } } | undefined)?.details?.error;
-  recordEvent(deps, tx, {
-    eventType: failed ? 'task.failed' : 'task.completed',
-    entityType: 'task',
-    entityId: task.id,
-    workflowId: stage.executionId,
-    version: task.version + 1,
-    data: failed
-      ? { name: task.name, status, error: String(exception ?? stage.context.error ?? 'Task failed'), end_time: task.endTime }
-      : { name: task.name, status, end_time: task.endTime, duration_ms: task.startTime !== null ? task.endTime - task.startTime : null, outputs: stage.outputs },
-    sourceHandler: handler,
-  });
+  if (status === WorkflowStatus.REDIRECT) return;
+  const next = stage.nextTask(task);
+  if (next) await startTaskInTx(deps, tx, stage, next, handler);
+  else if (!fuse || !(await completeStageInTx(deps, tx, stage, fuse))) tx.push(Messages.completeStage(stage.executionId, stage.id));
 }

@@ -20,7 +20,7 @@ export function dagScenarios(factory: BackendFactory): void {
 
   describe('A. DAG execution', () => {
     it(
-      '1. single stage succeeds in exactly 5 handled messages (StartTask and CompleteTask are done in place)',
+      '1. single stage succeeds in exactly 4 handled messages (StartTask, CompleteTask and CompleteStage are done in place)',
       withHarness(async (h) => {
         const w = wf([S('1', ['success'])]);
         await h.orchestrator.start(w);
@@ -29,7 +29,23 @@ export function dagScenarios(factory: BackendFactory): void {
         expect(result.status).toBe(WorkflowStatus.SUCCEEDED);
         expect(stageOf(result, '1').status).toBe(WorkflowStatus.SUCCEEDED);
         expect(stageOf(result, '1').outputs).toEqual({ success: true });
-        expect(handled).toBe(5);
+        expect(handled).toBe(4); // StartWorkflow, StartStage, RunTask, CompleteWorkflow
+        expect(await h.queue.size()).toBe(0);
+      }),
+    );
+
+    it(
+      'a chain of plain stages costs one RunTask per stage (completion and the next start are fused into its commit)',
+      withHarness(async (h) => {
+        const w = wf([S('1', ['counter']), S('2', ['counter'], ['1']), S('3', ['counter'], ['2']), S('4', ['counter'], ['3'])]);
+        await h.orchestrator.start(w);
+        const handled = await h.drain();
+        const result = await h.store.retrieve(w.id);
+        expect(result.status).toBe(WorkflowStatus.SUCCEEDED);
+        expect(h.executions).toEqual(['1', '2', '3', '4']);
+        for (const ref of ['1', '2', '3', '4']) expect(stageOf(result, ref).status).toBe(WorkflowStatus.SUCCEEDED);
+        expect(stageOf(result, '4').outputs).toEqual({ count: 4 });
+        expect(handled).toBe(7); // StartWorkflow, StartStage 1, 4 x RunTask, CompleteWorkflow
         expect(await h.queue.size()).toBe(0);
       }),
     );

@@ -626,11 +626,17 @@ export function patternScenarios(factory: BackendFactory): void {
       withHarness(async (h) => {
         registerPatternTasks(h);
         const m = { mutexKey: 'db' };
-        const w = wf([S('root', ['emit']), S('m1', ['susp'], ['root'], {}, m), S('m2', ['emit'], ['root'], {}, m)]);
+        // Both members suspend, so whichever takes the mutex first holds it while the other waits.
+        const w = wf([S('root', ['emit']), S('m1', ['susp'], ['root'], {}, m), S('m2', ['susp'], ['root'], {}, m)]);
         let r = await h.run(w);
-        expect([stageOf(r, 'm1').status, stageOf(r, 'm2').status, r.status]).toEqual([St.SUSPENDED, St.NOT_STARTED, St.RUNNING]);
+        const [holder, waiter] = stageOf(r, 'm1').status === St.SUSPENDED ? ['m1', 'm2'] : ['m2', 'm1'];
+        expect([stageOf(r, holder).status, stageOf(r, waiter).status, r.status]).toEqual([St.SUSPENDED, St.NOT_STARTED, St.RUNNING]);
         expect(await h.queue.size()).toBe(0); // nothing polls
-        await h.orchestrator.signal(w, stageOf(r, 'm1').id, 'go', { ok: true });
+        await h.orchestrator.signal(w, stageOf(r, holder).id, 'go', { ok: true });
+        await h.drain();
+        r = await h.store.retrieve(w.id);
+        expect([stageOf(r, holder).status, stageOf(r, waiter).status, r.status]).toEqual([St.SUCCEEDED, St.SUSPENDED, St.RUNNING]);
+        await h.orchestrator.signal(w, stageOf(r, waiter).id, 'go', { ok: true });
         await h.drain();
         r = await h.store.retrieve(w.id);
         expect([stageOf(r, 'm1').status, stageOf(r, 'm2').status, r.status]).toEqual([St.SUCCEEDED, St.SUCCEEDED, St.SUCCEEDED]);
@@ -641,9 +647,12 @@ export function patternScenarios(factory: BackendFactory): void {
       '60. a failing holder ends the workflow TERMINAL; the waiter never runs',
       withHarness(async (h) => {
         const m = { mutexKey: 'db' };
-        const r = await h.run(wf([S('root', ['emit']), S('m1', ['fail'], ['root'], {}, m), S('m2', ['emit'], ['root'], {}, m)]));
-        expect([r.status, stageOf(r, 'm1').status]).toEqual([St.TERMINAL, St.TERMINAL]);
-        expect([St.NOT_STARTED, St.CANCELED]).toContain(stageOf(r, 'm2').status);
+        // Both members fail, so whichever takes the mutex first is the failing holder.
+        const r = await h.run(wf([S('root', ['emit']), S('m1', ['fail'], ['root'], {}, m), S('m2', ['fail'], ['root'], {}, m)]));
+        const [holder, waiter] = stageOf(r, 'm1').status === St.TERMINAL ? ['m1', 'm2'] : ['m2', 'm1'];
+        expect([r.status, stageOf(r, holder).status]).toEqual([St.TERMINAL, St.TERMINAL]);
+        expect([St.NOT_STARTED, St.CANCELED]).toContain(stageOf(r, waiter).status);
+        expect(h.executions).toEqual(['root', holder]);
       }),
     );
   });
