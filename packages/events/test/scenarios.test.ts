@@ -90,7 +90,7 @@ describe.each(BACKENDS)('event sourcing scenarios: $name', ({ open }) => {
 
     const early = await h.replayer.rebuildWorkflowState(w.id, { asOfSequence: started.sequence });
     expect(early.status).toBe('RUNNING');
-    expect(early.stages.map((s) => s.status)).toEqual(['NOT_STARTED', 'NOT_STARTED']);
+    expect(early.stages.map((s) => s.status)).toEqual(['RUNNING', 'NOT_STARTED']); // StartWorkflow starts a in the same transaction
     const created = await h.replayer.rebuildWorkflowState(w.id, { asOfSequence: 1 });
     expect(created.status).toBe('NOT_STARTED');
     const { before, after, sequenceRange } = await h.replayer.compareStates(w.id, started.sequence, completed.sequence);
@@ -277,14 +277,15 @@ describe.each(BACKENDS)('event sourcing scenarios: $name', ({ open }) => {
     expect(received).toHaveLength(1);
   });
 
-  it('#64 a handler commit that fails (CompleteWorkflow cannot be queued) leaves no stage.completed', async () => {
+  it('#64 a handler commit that fails (its follow-up message cannot be queued) leaves no stage.completed', async () => {
     setup();
-    const w = Workflow.create({ application: 'scenarios', name: 'push-fails', stages: [stage('a', ['success'])] });
-    // The store refuses any commit that queues CompleteWorkflow (as a failing INSERT would), whole.
+    const w = Workflow.create({ application: 'scenarios', name: 'push-fails', stages: [stage('a', ['success']), stage('b', ['success'], ['a'])] });
+    const b = w.stages[1]!.id;
+    // The store refuses, whole, the commit that completes a and queues b's RunTask (as a failing INSERT would).
     const commit = h.backend.store.commit.bind(h.backend.store);
     let refuse = true;
     h.backend.store.commit = async (tx) => {
-      if (refuse && tx.messages.some((m) => m.message.type === 'CompleteWorkflow')) throw new Error('queue insert failed');
+      if (refuse && tx.messages.some((m) => m.message.type === 'RunTask' && m.message.stageId === b)) throw new Error('queue insert failed');
       await commit(tx);
     };
     await h.orchestrator.start(w);
@@ -299,7 +300,7 @@ describe.each(BACKENDS)('event sourcing scenarios: $name', ({ open }) => {
     await h.processor.processAll({ timeoutMs: 5000 });
     const done = await h.backend.store.retrieve(w.id);
     expect(done.status).toBe(WorkflowStatus.SUCCEEDED);
-    expect((await h.backend.events.readWorkflow(w.id, { eventTypes: ['stage.completed'] })).length).toBe(1);
+    expect((await h.backend.events.readWorkflow(w.id, { eventTypes: ['stage.completed'] })).length).toBe(2);
     expect(plain(await h.replayer.rebuildWorkflowState(w.id))).toEqual(plain(done));
   });
 
@@ -343,11 +344,12 @@ describe('event sourcing on SQLite: atomicity inside the database transaction', 
     await h?.backend.close();
   });
 
-  it('#64 with a real failing INSERT: the CompleteStage commit rolls back state and events together', async () => {
+  it("#64 with a real failing INSERT: the commit completing a stage rolls back state and events together", async () => {
     h = esHarness((clock) => BACKENDS[1]!.open(clock));
     const db = (h.backend.store as unknown as { database: { exec(sql: string): void } }).database;
-    db.exec("CREATE TEMP TRIGGER refuse_complete_workflow BEFORE INSERT ON queue_messages WHEN NEW.message_type = 'CompleteWorkflow' BEGIN SELECT RAISE(ABORT, 'queue insert failed'); END");
-    const w = Workflow.create({ application: 'scenarios', name: 'trigger', stages: [stage('a', ['success'])] });
+    const w = Workflow.create({ application: 'scenarios', name: 'trigger', stages: [stage('a', ['success']), stage('b', ['success'], ['a'])] });
+    // Refuses the insert of b's RunTask, which the commit completing a carries.
+    db.exec(`CREATE TEMP TRIGGER refuse_complete_workflow BEFORE INSERT ON queue_messages WHEN NEW.message_type = 'RunTask' AND NEW.payload LIKE '%${w.stages[1]!.id}%' BEGIN SELECT RAISE(ABORT, 'queue insert failed'); END`);
     await h.orchestrator.start(w);
     await expect(h.processor.processAll({ timeoutMs: 5000 })).rejects.toThrow('queue insert failed');
     const stored = await h.backend.store.retrieve(w.id);

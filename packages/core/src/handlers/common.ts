@@ -10,7 +10,7 @@ import { type HandlerDeps, type HandlerInput, recordEvent } from './deps.js';
 import { isInstance } from './multi-instance.js';
 import { recordCompletedBranch, recordSplitChoice } from './patterns.js';
 import { completeTaskInTx } from './task-flow.js';
-import { type FuseScope, MAX_FUSED_STARTS, mayStartInTx, startSuccessorInTx, withoutSyntheticStages } from './fused.js';
+import { completeWorkflowInTx, type FuseScope, MAX_FUSED_STARTS, mayStartInTx, startSuccessorInTx, withoutSyntheticStages } from './fused.js';
 
 /** A new transaction that, once committed, also removes the delivery being handled. */
 export function newTx(input: HandlerInput<unknown>): Transaction {
@@ -98,6 +98,7 @@ export async function pushNext(deps: HandlerDeps, tx: Transaction, stage: StageE
     tx.push(Messages.continueParentStage(stage.executionId, stage.parentStageId, stage.syntheticStageOwner));
     return;
   }
+  if (options.fuse && stage.parentStageId === null && (await completeWorkflowInTx(deps, tx, options.fuse))) return;
   tx.push(Messages.completeWorkflow(stage.executionId));
 }
 
@@ -167,6 +168,20 @@ export async function completeTaskWithError(
 
 export function stageEventData(stage: StageExecution): Record<string, unknown> {
   return { ref_id: stage.refId, type: stage.type, name: stage.name };
+}
+
+/**
+ * Records `stage.started` for a stage planned in this transaction, placed before the events its
+ * planning recorded (`task.started`), which were recorded from index `firstPlanningEvent` on.
+ */
+export function recordStageStarted(deps: HandlerDeps, tx: Transaction, handler: string, stage: StageExecution, firstPlanningEvent: number): void {
+  recordStageEvent(deps, tx, handler, 'stage.started', stage, {
+    start_time: stage.startTime,
+    is_synthetic: stage.parentStageId !== null,
+    parent_stage_id: stage.parentStageId,
+    task_count: stage.tasks.length,
+  });
+  if (tx.events.length > firstPlanningEvent + 1) tx.events.splice(firstPlanningEvent, 0, tx.events.pop()!);
 }
 
 export function recordStageEvent(deps: HandlerDeps, tx: Transaction, handler: string, eventType: string, stage: StageExecution, data: Record<string, unknown>): void {

@@ -128,9 +128,19 @@ export async function finishMultiInstance(deps: HandlerDeps, tx: Transaction, st
   await finishStage(deps, tx, stage, 'CompleteStageHandler');
 }
 
-/** Pushes what follows a stage that just reached a final status and records the event. */
+/** Records the stage's end, then pushes what follows it (its event comes before the events of what follows). */
 export async function finishStage(deps: HandlerDeps, tx: Transaction, stage: StageExecution, handler: string, fuse?: FuseScope): Promise<void> {
   const status = stage.status;
+  const exception = (stage.context.exception as { details?: { error?: unknown } } | undefined)?.details?.error;
+  const eventType =
+    status === WorkflowStatus.SKIPPED ? 'stage.skipped' : status === WorkflowStatus.CANCELED || status === WorkflowStatus.SUCCEEDED ? 'stage.completed' : 'stage.failed';
+  recordStageEvent(deps, tx, handler, eventType, stage, {
+    status,
+    end_time: stage.endTime,
+    duration_ms: stage.startTime !== null && stage.endTime !== null ? stage.endTime - stage.startTime : null,
+    ...(eventType === 'stage.failed' ? { error: typeof exception === 'string' ? exception : (stage.context.error ?? 'Unknown error') } : {}),
+    ...(eventType === 'stage.completed' ? { outputs: stage.outputs } : {}),
+  });
   if (status === WorkflowStatus.SUCCEEDED || status === WorkflowStatus.SKIPPED || status === WorkflowStatus.FAILED_CONTINUE) {
     if (status !== WorkflowStatus.SKIPPED && stage.context.terminateWorkflow === true) {
       // WCP-43: an explicit end node ends the workflow at once; unfinished stages are withdrawn.
@@ -149,16 +159,6 @@ export async function finishStage(deps: HandlerDeps, tx: Transaction, stage: Sta
     pushFailure(tx, stage);
   }
   afterStatusChange(tx, stage);
-  const exception = (stage.context.exception as { details?: { error?: unknown } } | undefined)?.details?.error;
-  const eventType =
-    status === WorkflowStatus.SKIPPED ? 'stage.skipped' : status === WorkflowStatus.CANCELED || status === WorkflowStatus.SUCCEEDED ? 'stage.completed' : 'stage.failed';
-  recordStageEvent(deps, tx, handler, eventType, stage, {
-    status,
-    end_time: stage.endTime,
-    duration_ms: stage.startTime !== null && stage.endTime !== null ? stage.endTime - stage.startTime : null,
-    ...(eventType === 'stage.failed' ? { error: typeof exception === 'string' ? exception : (stage.context.error ?? 'Unknown error') } : {}),
-    ...(eventType === 'stage.completed' ? { outputs: stage.outputs } : {}),
-  });
 }
 
 /** A halted stage ends its workflow (top level) or its parent (synthetic). */

@@ -8,8 +8,10 @@ import { DISCRIMINATOR_JOINS, evaluateReadiness, isRefiringJoin } from '../dag/r
 import { determineStageStatus, JoinType, type StageExecution } from '../model/stage-execution.js';
 import { isComplete, WorkflowStatus } from '../model/status.js';
 import type { Workflow } from '../model/workflow.js';
+import type { StageSummary } from '../store/interfaces.js';
 import type { Transaction } from '../store/transaction.js';
-import { isStageDisabled, recordStageEvent } from './common.js';
+import { endWorkflowInTx, finalStatus } from './complete-workflow.js';
+import { isStageDisabled, recordStageStarted } from './common.js';
 import { finishStage } from './complete-stage.js';
 import type { HandlerDeps } from './deps.js';
 import { isMultiInstanceStage } from './multi-instance.js';
@@ -69,15 +71,20 @@ export async function completeStageInTx(deps: HandlerDeps, tx: Transaction, stag
  * plain single-requisite stage that is ready now and may be started in place. Its synthetic stages
  * are checked by the caller (one read for all candidates).
  */
-export function mayStartInTx(deps: HandlerDeps, next: StageExecution, upstream: StageExecution, scope: FuseScope): boolean {
+export function mayStartInTx(deps: HandlerDeps, next: StageExecution, upstream: StageExecution | null, scope: FuseScope): boolean {
   const { workflow } = scope;
   if (isComplete(workflow.status) || workflow.isCanceled || workflow.status === WorkflowStatus.PAUSED) return false;
-  if (next.status !== WorkflowStatus.NOT_STARTED || next.parentStageId !== upstream.parentStageId) return false;
-  if (next.requisiteStageRefIds.length !== 1 || next.requisiteStageRefIds[0] !== upstream.refId) return false;
+  if (next.status !== WorkflowStatus.NOT_STARTED) return false;
+  if (upstream === null) {
+    if (next.parentStageId !== null || next.requisiteStageRefIds.length !== 0) return false; // an initial stage
+  } else if (next.parentStageId !== upstream.parentStageId || next.requisiteStageRefIds.length !== 1 || next.requisiteStageRefIds[0] !== upstream.refId) {
+    return false;
+  }
   if (next.joinType !== JoinType.AND || isRefiringJoin(next.joinType) || DISCRIMINATOR_JOINS.has(next.joinType)) return false;
   if (next.mutexKey || next.deferredChoiceGroup || next.milestoneRefId || next.context._jump_bypass !== undefined) return false;
   if (next.startTimeExpiry !== null || !mayHaveNoSyntheticStages(deps, next)) return false;
-  return evaluateReadiness(next, [upstream]).phase === 'READY' && !isStageDisabled(next, [upstream]);
+  const upstreams = upstream ? [upstream] : [];
+  return evaluateReadiness(next, upstreams).phase === 'READY' && !isStageDisabled(next, upstreams);
 }
 
 /** Of `candidates`, the ones without synthetic stages (their lookups run concurrently). */
@@ -90,16 +97,18 @@ export async function withoutSyntheticStages(deps: HandlerDeps, candidates: Stag
  * StartStage in place for a stage that passed `mayStartInTx` and has no synthetic stages. Returns
  * false (and changes nothing) when planning throws; the caller then queues its StartStage.
  */
-export async function startSuccessorInTx(deps: HandlerDeps, tx: Transaction, next: StageExecution, upstream: StageExecution): Promise<boolean> {
-  const upstreams = [upstream];
+export async function startSuccessorInTx(deps: HandlerDeps, tx: Transaction, next: StageExecution, upstream: StageExecution | null): Promise<boolean> {
+  const upstreams = upstream ? [upstream] : [];
   // Planning runs builder code that may throw: undo what it added and leave the stage to StartStage.
   const marks = { messages: tx.messages.length, events: tx.events.length, inserts: tx.stageInserts.length };
   const pristine = next.clone();
+  let firstPlanningEvent = tx.events.length;
   try {
     next.startTime = deps.clock.now();
     next.status = WorkflowStatus.RUNNING;
     next.endTime = null;
     await claimPatterns(deps, tx, next);
+    firstPlanningEvent = tx.events.length;
     await planStage(deps, tx, next, upstreams, []);
   } catch (error) {
     tx.messages.length = marks.messages;
@@ -110,11 +119,26 @@ export async function startSuccessorInTx(deps: HandlerDeps, tx: Transaction, nex
     return false;
   }
   tx.updateStage(next, WorkflowStatus.NOT_STARTED);
-  recordStageEvent(deps, tx, 'StartStageHandler', 'stage.started', next, {
-    start_time: next.startTime,
-    is_synthetic: next.parentStageId !== null,
-    parent_stage_id: next.parentStageId,
-    task_count: next.tasks.length,
-  });
+  recordStageStarted(deps, tx, 'StartStageHandler', next, firstPlanningEvent);
+  return true;
+}
+
+/**
+ * CompleteWorkflow in place, after the last top-level stage finished in this transaction: only the
+ * plain success (every top-level stage ended well); any other outcome takes the queued path. The
+ * status write is compare-and-set, so a concurrent end of the same workflow wins cleanly.
+ */
+export async function completeWorkflowInTx(deps: HandlerDeps, tx: Transaction, scope: FuseScope): Promise<boolean> {
+  const { workflow } = scope;
+  if (workflow.status !== WorkflowStatus.RUNNING || workflow.isCanceled) return false;
+  // The stored summaries, with this transaction's own stage writes laid over them.
+  const byId = new Map<string, StageSummary>((await deps.store.retrieveStageSummaries(workflow.id)).map((s) => [s.id, s]));
+  for (const { stage } of tx.stageUpdates) if (stage.executionId === workflow.id) byId.set(stage.id, stage);
+  for (const stage of tx.stageInserts) if (stage.executionId === workflow.id) byId.set(stage.id, stage);
+  const all = [...byId.values()];
+  if (finalStatus(all.filter((s) => s.parentStageId === null), all) !== WorkflowStatus.SUCCEEDED) return false;
+  const now = deps.clock.now();
+  tx.updateWorkflow(workflow, { status: WorkflowStatus.SUCCEEDED, endTime: now }, WorkflowStatus.RUNNING);
+  endWorkflowInTx(deps, tx, workflow, WorkflowStatus.SUCCEEDED, now, 'CompleteWorkflowHandler', {});
   return true;
 }

@@ -8,7 +8,7 @@ import { Messages, type StartStage } from '../messages/messages.js';
 import type { Context, StageExecution } from '../model/stage-execution.js';
 import { isComplete, isHalt, WorkflowStatus } from '../model/status.js';
 import { Transaction } from '../store/transaction.js';
-import { errorRecord, isStageDisabled, loadStageOrReport, newTx, pushNext, recordStageEvent, retryOnConcurrency } from './common.js';
+import { errorRecord, isStageDisabled, loadStageOrReport, newTx, pushNext, recordStageStarted, retryOnConcurrency } from './common.js';
 import { finishStage } from './complete-stage.js';
 import type { HandlerDeps, HandlerInput } from './deps.js';
 import { isMultiInstanceStage, planMultiInstance } from './multi-instance.js';
@@ -109,14 +109,10 @@ async function claimAndPlan(deps: HandlerDeps, input: HandlerInput<StartStage>, 
     stage.status = WorkflowStatus.RUNNING;
     stage.endTime = null;
     await claimPatterns(deps, tx, stage);
+    const firstPlanningEvent = tx.events.length;
     await planStage(deps, tx, stage, upstreams, children);
     tx.updateStage(stage, expectedStatus);
-    recordStageEvent(deps, tx, 'StartStageHandler', 'stage.started', stage, {
-      start_time: stage.startTime,
-      is_synthetic: stage.parentStageId !== null,
-      parent_stage_id: stage.parentStageId,
-      task_count: stage.tasks.length,
-    });
+    recordStageStarted(deps, tx, 'StartStageHandler', stage, firstPlanningEvent);
     await deps.store.commit(tx);
     return 'claimed';
   } catch (error) {

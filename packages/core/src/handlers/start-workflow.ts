@@ -2,6 +2,7 @@ import { Messages, type StartWorkflow } from '../messages/messages.js';
 import { WorkflowStatus } from '../model/status.js';
 import { loadWorkflowOrReport, newTx, retryOnConcurrency } from './common.js';
 import { type HandlerDeps, type HandlerInput, recordEvent } from './deps.js';
+import { MAX_FUSED_STARTS, mayStartInTx, startSuccessorInTx, withoutSyntheticStages } from './fused.js';
 
 /** NOT_STARTED -> RUNNING, then StartStage for every initial stage (engine.md §4.1). */
 export async function handleStartWorkflow(deps: HandlerDeps, input: HandlerInput<StartWorkflow>): Promise<void> {
@@ -38,7 +39,6 @@ export async function handleStartWorkflow(deps: HandlerDeps, input: HandlerInput
       return;
     }
     tx.updateWorkflow(workflow, { status: WorkflowStatus.RUNNING, startTime: now }, WorkflowStatus.NOT_STARTED);
-    for (const stage of initial) tx.push(Messages.startStage(workflow.id, stage.id));
     recordEvent(deps, tx, {
       eventType: 'workflow.started',
       entityType: 'workflow',
@@ -48,6 +48,14 @@ export async function handleStartWorkflow(deps: HandlerDeps, input: HandlerInput
       data: { start_time: now, initial_stage_ids: initial.map((s) => s.id), context: workflow.context, application: workflow.application, name: workflow.name, stage_count: stages.length },
       sourceHandler: 'StartWorkflowHandler',
     });
+    // A few plain initial stages start in this commit (fused.ts); the others get a StartStage each.
+    const scope = { workflow };
+    const candidates = initial.length <= MAX_FUSED_STARTS ? await deps.store.retrieveStagesByRefIds(workflow.id, initial.map((s) => s.refId)) : [];
+    const plain = candidates.filter((s) => mayStartInTx(deps, s, null, scope));
+    const inPlace = await withoutSyntheticStages(deps, plain);
+    const started = new Set<string>();
+    for (const stage of plain) if (inPlace.has(stage.id) && (await startSuccessorInTx(deps, tx, stage, null))) started.add(stage.id);
+    for (const stage of initial) if (!started.has(stage.id)) tx.push(Messages.startStage(workflow.id, stage.id));
     await deps.store.commit(tx);
   });
 }

@@ -409,7 +409,7 @@ export function controlScenarios(factory: BackendFactory): void {
       withHarness(async (h) => {
         const w = wf([S('a', ['success'])]);
         await h.orchestrator.start(w);
-        for (let i = 0; i < 2; i++) expect(await h.processor.processOne()).toBe(true); // StartWorkflow, StartStage
+        expect(await h.processor.processOne()).toBe(true); // StartWorkflow (starts the stage in place)
         await h.orchestrator.pause(w, 'tester');
         expect((await h.store.retrieveWorkflowOnly(w.id)).paused?.pausedBy).toBe('tester');
         for (let i = 0; i < 2; i++) expect(await h.processor.processOne()).toBe(true); // RunTask -> PauseTask, PauseTask
