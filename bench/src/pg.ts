@@ -1,10 +1,10 @@
 // PostgreSQL cases: workflows are started by this process and run by N worker processes.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Orchestrator, WorkflowStatus, type Workflow } from '@stabilize/core';
+import { Orchestrator, type Workflow } from '@stabilize/core';
 import { createPostgresBackend, migrate } from '@stabilize/store-postgres';
 import pg from 'pg';
-import { type CaseResult, percentile, round, rssSampler } from './measure.js';
+import { type CaseResult, percentile, round, rssSampler, waitUntilDone } from './measure.js';
 
 const workerScript = fileURLToPath(new URL('./pg-worker.ts', import.meta.url));
 
@@ -25,13 +25,14 @@ export async function runPostgres(url: string, shape: string, size: number, work
   try {
     const orchestrator = new Orchestrator(queue, { store });
     const t0 = performance.now();
-    for (const w of workflows) await orchestrator.start(w);
-    const ids = new Set(workflows.map((w) => w.id));
-    for (;;) {
-      const open = await store.countWorkflows({ statuses: [WorkflowStatus.NOT_STARTED, WorkflowStatus.RUNNING] });
-      if (open === 0) break;
-      await new Promise((r) => setTimeout(r, 10));
+    // Epoch time of each start call: the workers stamp the first stage's start with the same clock.
+    const startedAt = new Map<string, number>();
+    for (const w of workflows) {
+      startedAt.set(w.id, Date.now());
+      await orchestrator.start(w);
     }
+    const ids = new Set(workflows.map((w) => w.id));
+    await waitUntilDone(store);
     const seconds = (performance.now() - t0) / 1000;
     const statuses = new Set<string>();
     const latencies: number[] = [];
@@ -39,7 +40,7 @@ export async function runPostgres(url: string, shape: string, size: number, work
       const w = await store.retrieve(id);
       statuses.add(w.status);
       const first = Math.min(...w.stages.map((s) => s.startTime ?? Number.POSITIVE_INFINITY));
-      if (w.createdAt !== null && Number.isFinite(first)) latencies.push(first - w.createdAt);
+      if (Number.isFinite(first)) latencies.push(first - startedAt.get(id)!);
     }
     const stages = workflows.reduce((n, w) => n + w.stages.length, 0);
     return {

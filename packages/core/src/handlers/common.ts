@@ -64,7 +64,7 @@ export async function loadWorkflowOrReport(deps: HandlerDeps, input: HandlerInpu
  * (dead-path elimination, docs/patterns.md). `completed` marks a stage that ran (CompleteStage).
  */
 export async function pushNext(deps: HandlerDeps, tx: Transaction, stage: StageExecution, options: { completed?: boolean; fuse?: FuseScope } = {}): Promise<void> {
-  const downstream = await (options.fuse?.downstream ?? deps.store.retrieveDownstreamStages(stage.executionId, stage.refId));
+  const downstream = await (options.fuse ? options.fuse.reads.downstreamStages(stage) : deps.store.retrieveDownstreamStages(stage.executionId, stage.refId));
   if (downstream.length > 0) {
     // Only a stage that ran applies its split; a skipped or withdrawn one passes every edge on and
     // each downstream judges its inputs itself.
@@ -74,7 +74,7 @@ export async function pushNext(deps: HandlerDeps, tx: Transaction, stage: StageE
     // Then a few plain successors start inside this commit instead of through StartStage (fused.ts).
     const fuse = options.fuse;
     const inPlace = fuse
-      ? await withoutSyntheticStages(deps, downstream.filter((d) => mayStartInTx(deps, d, stage, fuse)).slice(0, MAX_FUSED_STARTS))
+      ? await withoutSyntheticStages(fuse.reads, downstream.filter((d) => mayStartInTx(deps, d, stage, fuse)).slice(0, MAX_FUSED_STARTS))
       : new Set<string>();
     // A join is started by whichever upstream finishes last; its StartStage waits in the queue
     // rather than on this worker's fast path, so early copies find the join already decided.

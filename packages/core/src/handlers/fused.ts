@@ -17,11 +17,53 @@ import type { HandlerDeps } from './deps.js';
 import { isMultiInstanceStage } from './multi-instance.js';
 import { claimPatterns, planStage } from './start-stage.js';
 
+/**
+ * The reads a fused commit needs, memoized, so a handler can start them early and concurrently (on
+ * a network store each is a round trip): RunTask starts them before its task body runs.
+ */
+export class FusedReads {
+  private readonly synthetic = new Map<string, Promise<StageExecution[]>>();
+  private readonly downstream = new Map<string, Promise<StageExecution[]>>();
+
+  constructor(private readonly deps: HandlerDeps) {}
+
+  syntheticStages(stageId: string): Promise<StageExecution[]> {
+    return memo(this.synthetic, stageId, () => this.deps.store.retrieveSyntheticStages(stageId));
+  }
+
+  downstreamStages(stage: StageExecution): Promise<StageExecution[]> {
+    return memo(this.downstream, stage.id, () => this.deps.store.retrieveDownstreamStages(stage.executionId, stage.refId));
+  }
+
+  /** Starts every read that completing `stage` in place will need (for a stage whose last task runs). */
+  prefetchCompletion(stage: StageExecution): void {
+    if (!mayHaveNoSyntheticStages(this.deps, stage) || hasCleanupHook(this.deps, stage)) return;
+    void this.syntheticStages(stage.id);
+    void this.downstreamStages(stage).then(
+      (downstream) => {
+        for (const d of downstream.filter((d) => d.status === WorkflowStatus.NOT_STARTED && d.requisiteStageRefIds.length === 1).slice(0, MAX_FUSED_STARTS)) {
+          if (mayHaveNoSyntheticStages(this.deps, d)) void this.syntheticStages(d.id);
+        }
+      },
+      () => undefined,
+    );
+  }
+}
+
+function memo(cache: Map<string, Promise<StageExecution[]>>, key: string, read: () => Promise<StageExecution[]>): Promise<StageExecution[]> {
+  let pending = cache.get(key);
+  if (!pending) {
+    pending = read();
+    pending.catch(() => undefined); // a prefetch nobody awaits must not become an unhandled rejection
+    cache.set(key, pending);
+  }
+  return pending;
+}
+
 /** What a fused commit knows already: the workflow row read by the handler that started it. */
 export interface FuseScope {
   workflow: Workflow;
-  /** The finished stage's downstream stages, read while its synthetic stages were looked up. */
-  downstream?: Promise<StageExecution[]>;
+  reads: FusedReads;
 }
 
 /** At most this many successors are started inside one commit; the others get a StartStage each (other workers share them). */
@@ -54,15 +96,14 @@ export async function completeStageInTx(deps: HandlerDeps, tx: Transaction, stag
   if (stage.status !== WorkflowStatus.RUNNING || hasCleanupHook(deps, stage) || !mayHaveNoSyntheticStages(deps, stage)) return false;
   let status = determineStageStatus(stage, []);
   if (status === WorkflowStatus.RUNNING || !isComplete(status)) return false;
-  const downstream = deps.store.retrieveDownstreamStages(stage.executionId, stage.refId);
-  downstream.catch(() => undefined); // unused when the stage has synthetic stages; awaited otherwise
+  void scope.reads.downstreamStages(stage); // read alongside the synthetic stages
   // Stages created with the workflow may sit under it (the definition can nest them).
-  if ((await deps.store.retrieveSyntheticStages(stage.id)).length > 0) return false;
+  if ((await scope.reads.syntheticStages(stage.id)).length > 0) return false;
   if (status === WorkflowStatus.FAILED_CONTINUE && stage.context._blocking_failure === true) status = WorkflowStatus.TERMINAL; // Q7
   stage.status = status;
   stage.endTime = deps.clock.now();
   tx.updateStage(stage, WorkflowStatus.RUNNING);
-  await finishStage(deps, tx, stage, 'CompleteStageHandler', { ...scope, downstream });
+  await finishStage(deps, tx, stage, 'CompleteStageHandler', scope);
   return true;
 }
 
@@ -88,8 +129,8 @@ export function mayStartInTx(deps: HandlerDeps, next: StageExecution, upstream: 
 }
 
 /** Of `candidates`, the ones without synthetic stages (their lookups run concurrently). */
-export async function withoutSyntheticStages(deps: HandlerDeps, candidates: StageExecution[]): Promise<Set<string>> {
-  const children = await Promise.all(candidates.map((c) => deps.store.retrieveSyntheticStages(c.id)));
+export async function withoutSyntheticStages(reads: FusedReads, candidates: StageExecution[]): Promise<Set<string>> {
+  const children = await Promise.all(candidates.map((c) => reads.syntheticStages(c.id)));
   return new Set(candidates.filter((_, i) => children[i]!.length === 0).map((c) => c.id));
 }
 

@@ -20,8 +20,7 @@ import { verifyOutputs } from '../task/verification.js';
 import { assertOutputSize, outputLimitDetails } from '../task/output-limit.js';
 import { completeTaskWithError, loadStageOrReport, newTx, retryOnConcurrency } from './common.js';
 import { completeTaskInTx } from './task-flow.js';
-import type { FuseScope } from './fused.js';
-import type { Workflow } from '../model/workflow.js';
+import { type FuseScope, FusedReads } from './fused.js';
 import { exponentialDelay } from './config.js';
 import type { HandlerDeps, HandlerInput } from './deps.js';
 import { notifyMilestoneWatchers } from './patterns.js';
@@ -59,6 +58,10 @@ export async function handleRunTask(deps: HandlerDeps, input: Input): Promise<vo
     }
   }
 
+  // The last task of a stage: what completing the stage in place needs is read while the task runs
+  // (not for retryable tasks, which usually poll and finish on a later run).
+  const reads = new FusedReads(deps);
+  if (!stage.nextTask(task) && !isRetryableTask(implementation)) reads.prefetchCompletion(stage);
   const workflow = await workflowRead;
   const complete = (status: WorkflowStatus, result?: TaskResult | null) => commitResult(deps, input, status, result ?? null);
   if (workflow.isCanceled) {
@@ -103,7 +106,7 @@ export async function handleRunTask(deps: HandlerDeps, input: Input): Promise<vo
   } finally {
     deps.runningTasks.finish(task.id);
   }
-  await processResult(deps, input, implementation, result, pristine, workflow);
+  await processResult(deps, input, implementation, result, pristine, { workflow, reads });
 }
 
 async function execute(deps: HandlerDeps, implementation: Task, stage: StageExecution, task: TaskExecution, message: RunTask, controller: AbortController): Promise<TaskResult> {
@@ -184,7 +187,7 @@ async function handleTaskError(deps: HandlerDeps, input: Input, implementation: 
 }
 
 /** Engine.md §4.5.4: merge the result into a freshly read stage and continue by its status. */
-async function processResult(deps: HandlerDeps, input: Input, implementation: Task, result: TaskResult, loaded?: StageExecution, workflow?: Workflow): Promise<void> {
+async function processResult(deps: HandlerDeps, input: Input, implementation: Task, result: TaskResult, loaded?: StageExecution, fuse?: FuseScope): Promise<void> {
   try {
     assertJsonObject(result.context, 'task result context');
     assertJsonObject(result.outputs, 'task result outputs');
@@ -206,7 +209,7 @@ async function processResult(deps: HandlerDeps, input: Input, implementation: Ta
       return;
     }
   }
-  await commitResult(deps, input, result.status, result, implementation, loaded, workflow);
+  await commitResult(deps, input, result.status, result, implementation, loaded, fuse);
 }
 
 async function commitResult(
@@ -216,14 +219,15 @@ async function commitResult(
   result: TaskResult | null,
   implementation?: Task,
   loaded?: StageExecution,
-  workflow?: Workflow,
+  fuse?: FuseScope,
 ): Promise<void> {
   let first = loaded;
-  // The workflow row read before the task ran lets the commit complete the stage and start its
-  // successor in place (fused.ts); it is the same check StartStage would make a moment later.
-  const fuse: FuseScope | undefined = workflow ? { workflow } : undefined;
+  // With the workflow row read before the task ran, the commit completes the stage and starts its
+  // successors in place (fused.ts); it is the same check StartStage would make a moment later.
+  let scope = fuse;
   await retryOnConcurrency(deps, async () => {
     const stage = first ?? (await deps.store.retrieveStage(input.message.stageId));
+    if (!first && scope) scope = { workflow: scope.workflow, reads: new FusedReads(deps) }; // a retry reads afresh
     first = undefined; // a retry after a conflict reads afresh
     const task = stage.taskById(input.message.taskId);
     // The task was canceled, reset by a jump or completed meanwhile: its late result is dropped.
@@ -292,7 +296,7 @@ async function commitResult(
       default:
         complete(stage.failureStatus(WorkflowStatus.TERMINAL), WorkflowStatus.TERMINAL);
     }
-    if (completion !== null) await completeTaskInTx(deps, tx, stage, task, completion, 'RunTaskHandler', fuse);
+    if (completion !== null) await completeTaskInTx(deps, tx, stage, task, completion, 'RunTaskHandler', scope);
     tx.updateStage(stage, WorkflowStatus.RUNNING);
     await deps.store.commit(tx);
   });

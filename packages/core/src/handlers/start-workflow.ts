@@ -2,7 +2,7 @@ import { Messages, type StartWorkflow } from '../messages/messages.js';
 import { WorkflowStatus } from '../model/status.js';
 import { loadWorkflowOrReport, newTx, retryOnConcurrency } from './common.js';
 import { type HandlerDeps, type HandlerInput, recordEvent } from './deps.js';
-import { MAX_FUSED_STARTS, mayStartInTx, startSuccessorInTx, withoutSyntheticStages } from './fused.js';
+import { FusedReads, MAX_FUSED_STARTS, mayStartInTx, startSuccessorInTx, withoutSyntheticStages } from './fused.js';
 
 /** NOT_STARTED -> RUNNING, then StartStage for every initial stage (engine.md §4.1). */
 export async function handleStartWorkflow(deps: HandlerDeps, input: HandlerInput<StartWorkflow>): Promise<void> {
@@ -49,10 +49,10 @@ export async function handleStartWorkflow(deps: HandlerDeps, input: HandlerInput
       sourceHandler: 'StartWorkflowHandler',
     });
     // A few plain initial stages start in this commit (fused.ts); the others get a StartStage each.
-    const scope = { workflow };
+    const scope = { workflow, reads: new FusedReads(deps) };
     const candidates = initial.length <= MAX_FUSED_STARTS ? await deps.store.retrieveStagesByRefIds(workflow.id, initial.map((s) => s.refId)) : [];
     const plain = candidates.filter((s) => mayStartInTx(deps, s, null, scope));
-    const inPlace = await withoutSyntheticStages(deps, plain);
+    const inPlace = await withoutSyntheticStages(scope.reads, plain);
     const started = new Set<string>();
     for (const stage of plain) if (inPlace.has(stage.id) && (await startSuccessorInTx(deps, tx, stage, null))) started.add(stage.id);
     for (const stage of initial) if (!started.has(stage.id)) tx.push(Messages.startStage(workflow.id, stage.id));
