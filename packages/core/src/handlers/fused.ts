@@ -27,6 +27,17 @@ export class FusedReads {
 
   constructor(private readonly deps: HandlerDeps) {}
 
+  private parents: Promise<Set<string>> | null = null;
+
+  /** Ids of the stages of `executionId` that have synthetic stages (one read of its summaries). */
+  parentsOfSyntheticStages(executionId: string): Promise<Set<string>> {
+    if (!this.parents) {
+      this.parents = this.deps.store.retrieveStageSummaries(executionId).then((all) => new Set(all.flatMap((s) => (s.parentStageId === null ? [] : [s.parentStageId]))));
+      this.parents.catch(() => undefined);
+    }
+    return this.parents;
+  }
+
   syntheticStages(stageId: string): Promise<StageExecution[]> {
     return memo(this.synthetic, stageId, () => this.deps.store.retrieveSyntheticStages(stageId));
   }
@@ -41,9 +52,9 @@ export class FusedReads {
     void this.syntheticStages(stage.id);
     void this.downstreamStages(stage).then(
       (downstream) => {
-        for (const d of downstream.filter((d) => d.status === WorkflowStatus.NOT_STARTED && d.requisiteStageRefIds.length === 1).slice(0, MAX_FUSED_STARTS)) {
-          if (mayHaveNoSyntheticStages(this.deps, d)) void this.syntheticStages(d.id);
-        }
+        const candidates = downstream.filter((d) => d.status === WorkflowStatus.NOT_STARTED && d.requisiteStageRefIds.length === 1 && mayHaveNoSyntheticStages(this.deps, d));
+        if (candidates.length > FEW_FUSED_STARTS) void this.parentsOfSyntheticStages(stage.executionId);
+        else for (const d of candidates) void this.syntheticStages(d.id);
       },
       () => undefined,
     );
@@ -66,8 +77,13 @@ export interface FuseScope {
   reads: FusedReads;
 }
 
-/** At most this many successors are started inside one commit; the others get a StartStage each (other workers share them). */
-export const MAX_FUSED_STARTS = 4;
+/**
+ * At most this many successors are started inside one commit (a fan-out's branches, in one batch);
+ * any others get a StartStage each. Up to FEW_FUSED_STARTS, their synthetic stages are looked up one
+ * by one; beyond, with one read of the workflow's stage summaries.
+ */
+export const MAX_FUSED_STARTS = 256;
+const FEW_FUSED_STARTS = 4;
 
 /** Whether a stage could be without synthetic stages: no builder hook plans any, no multi-instance activity. */
 function mayHaveNoSyntheticStages(deps: HandlerDeps, stage: StageExecution): boolean {
@@ -130,6 +146,10 @@ export function mayStartInTx(deps: HandlerDeps, next: StageExecution, upstream: 
 
 /** Of `candidates`, the ones without synthetic stages (their lookups run concurrently). */
 export async function withoutSyntheticStages(reads: FusedReads, candidates: StageExecution[]): Promise<Set<string>> {
+  if (candidates.length > FEW_FUSED_STARTS) {
+    const parents = await reads.parentsOfSyntheticStages(candidates[0]!.executionId);
+    return new Set(candidates.filter((c) => !parents.has(c.id)).map((c) => c.id));
+  }
   const children = await Promise.all(candidates.map((c) => reads.syntheticStages(c.id)));
   return new Set(candidates.filter((_, i) => children[i]!.length === 0).map((c) => c.id));
 }

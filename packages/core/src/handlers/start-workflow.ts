@@ -2,7 +2,7 @@ import { Messages, type StartWorkflow } from '../messages/messages.js';
 import { WorkflowStatus } from '../model/status.js';
 import { loadWorkflowOrReport, newTx, retryOnConcurrency } from './common.js';
 import { type HandlerDeps, type HandlerInput, recordEvent } from './deps.js';
-import { FusedReads, MAX_FUSED_STARTS, mayStartInTx, startSuccessorInTx, withoutSyntheticStages } from './fused.js';
+import { FusedReads, MAX_FUSED_STARTS, mayStartInTx, startSuccessorInTx } from './fused.js';
 
 /** NOT_STARTED -> RUNNING, then StartStage for every initial stage (engine.md §4.1). */
 export async function handleStartWorkflow(deps: HandlerDeps, input: HandlerInput<StartWorkflow>): Promise<void> {
@@ -50,11 +50,12 @@ export async function handleStartWorkflow(deps: HandlerDeps, input: HandlerInput
     });
     // A few plain initial stages start in this commit (fused.ts); the others get a StartStage each.
     const scope = { workflow, reads: new FusedReads(deps) };
+    const parents = new Set(stages.flatMap((s) => (s.parentStageId === null ? [] : [s.parentStageId]))); // stages with synthetic stages
     const candidates = initial.length <= MAX_FUSED_STARTS ? await deps.store.retrieveStagesByRefIds(workflow.id, initial.map((s) => s.refId)) : [];
-    const plain = candidates.filter((s) => mayStartInTx(deps, s, null, scope));
-    const inPlace = await withoutSyntheticStages(scope.reads, plain);
     const started = new Set<string>();
-    for (const stage of plain) if (inPlace.has(stage.id) && (await startSuccessorInTx(deps, tx, stage, null))) started.add(stage.id);
+    for (const stage of candidates) {
+      if (stage.parentStageId === null && !parents.has(stage.id) && mayStartInTx(deps, stage, null, scope) && (await startSuccessorInTx(deps, tx, stage, null))) started.add(stage.id);
+    }
     for (const stage of initial) if (!started.has(stage.id)) tx.push(Messages.startStage(workflow.id, stage.id));
     await deps.store.commit(tx);
   });

@@ -1,6 +1,7 @@
 // Engine scenarios of engine.md §14 A (DAG execution), B (failure semantics) and F (data flow).
 import { describe, expect, it } from 'vitest';
 import { CircularDependencyError, InvalidStageGraphError } from '../errors.js';
+import { defaultHandlers } from '../handlers/index.js';
 import { WorkflowStatus } from '../model/status.js';
 import { Workflow } from '../model/workflow.js';
 import type { BackendFactory } from './backend.js';
@@ -47,6 +48,25 @@ export function dagScenarios(factory: BackendFactory): void {
         expect(stageOf(result, '4').outputs).toEqual({ count: 4 });
         expect(handled).toBe(5); // StartWorkflow (+ StartStage 1), 4 x RunTask (the last one ends the workflow)
         expect(await h.queue.size()).toBe(0);
+      }),
+    );
+
+    it(
+      "a fan-out's plain branches start in the commit that finishes the split; only the join gets a StartStage",
+      withHarness(async (h) => {
+        const branches = Array.from({ length: 10 }, (_, i) => S(`b${i}`, ['counter'], ['root']));
+        const w = wf([S('root', ['success']), ...branches, S('join', ['success'], branches.map((b) => b.refId))]);
+        const startStage = defaultHandlers().StartStage!;
+        const started: string[] = [];
+        h.processor.registerHandler('StartStage', async (deps, input) => {
+          started.push(input.message.stageId);
+          await startStage(deps, input);
+        });
+        const result = await h.run(w);
+        expect(result.status).toBe(WorkflowStatus.SUCCEEDED);
+        for (const b of branches) expect(stageOf(result, b.refId).status).toBe(WorkflowStatus.SUCCEEDED);
+        expect(stageOf(result, 'join').status).toBe(WorkflowStatus.SUCCEEDED);
+        expect(new Set(started)).toEqual(new Set([stageOf(result, 'join').id]));
       }),
     );
 
