@@ -220,6 +220,54 @@ export class CorruptDataError extends StabilizeError {
   }
 }
 
+/** Where a corrupt value was found: the table (or in-memory collection), its row and column. */
+export interface CorruptRowLocation {
+  /** Table of the row, e.g. `stage_executions`, `pipeline_executions`, `queue_messages`. */
+  table: string;
+  /** Primary key of the row. */
+  rowId: string;
+  /** The workflow the row belongs to, when the row names it. */
+  workflowId?: string | null;
+  /** The column that could not be decoded. */
+  column: string;
+}
+
+/**
+ * One stored row that cannot be decoded: malformed JSON, a JSON value of the wrong shape, an unknown
+ * status or message type. The engine marks the row's workflow TERMINAL and dead-letters the message
+ * that met it (see docs/error-handling.md); the row itself is left as it is, for inspection.
+ */
+export class CorruptRowError extends CorruptDataError {
+  readonly table: string;
+  readonly rowId: string;
+  readonly workflowId: string | null;
+  readonly column: string;
+  /** What is wrong with the value, without the location. */
+  readonly problem: string;
+
+  constructor(location: CorruptRowLocation, problem: string, options?: StabilizeErrorOptions) {
+    const workflow = location.workflowId ? ` of workflow ${location.workflowId}` : '';
+    super(`Corrupt row: ${location.table} row ${location.rowId}${workflow} (column ${location.column}): ${problem}`, options);
+    defineCode(this, 'CORRUPT_ROW', 100);
+    this.table = location.table;
+    this.rowId = String(location.rowId);
+    this.workflowId = location.workflowId ?? null;
+    this.column = location.column;
+    this.problem = problem;
+  }
+}
+
+/** A task result whose context or outputs exceed `handlerConfig.maxOutputBytes` once serialized. */
+export class OutputTooLargeError extends TaskError {
+  constructor(
+    readonly bytes: number,
+    readonly limitBytes: number,
+  ) {
+    super(`Task output too large: ${bytes} bytes of JSON exceed the limit of ${limitBytes} bytes (maxOutputBytes)`, { errorCode: ErrorCode.RESOURCE_EXHAUSTED });
+    defineCode(this, 'OUTPUT_TOO_LARGE', 200);
+  }
+}
+
 // ---- classification --------------------------------------------------------------------------------
 
 const TRANSIENT_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'EPIPE']);

@@ -66,6 +66,7 @@ export { assertJsonObject, assertJsonValue, parseJson } from './serialization/js
 export { type EngineEvent, type EntityType, type EventRecorder, noopEventRecorder } from './events/recorder.js';
 export type { EventRecord, EventSnapshot, EventStore, ReadAllEventsOptions, ReadWorkflowEventsOptions } from './events/event-store.js';
 export { DEFAULT_HANDLER_CONFIG, exponentialDelay, type HandlerConfig } from './handlers/config.js';
+export { assertOutputSize, DEFAULT_MAX_OUTPUT_BYTES } from './task/output-limit.js';
 export type { HandlerDeps, HandlerInput, Logger } from './handlers/deps.js';
 export { silentLogger } from './handlers/deps.js';
 export { defaultHandlers, type Handler, type HandlerMap } from './handlers/index.js';

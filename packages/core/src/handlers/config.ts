@@ -16,6 +16,11 @@ export interface HandlerConfig {
   maxTaskAttempts: number;
   /** Default jump budget per stage when `_max_jumps` is not set. */
   defaultMaxJumps: number;
+  /**
+   * Largest JSON (UTF-8 bytes) of one task result's `context` plus `outputs`; a bigger result fails
+   * the task with OutputTooLargeError (error_code RESOURCE_EXHAUSTED). Default 1 MiB; 0 turns the check off.
+   */
+  maxOutputBytes: number;
 }
 
 export const DEFAULT_HANDLER_CONFIG: HandlerConfig = {
@@ -28,6 +33,7 @@ export const DEFAULT_HANDLER_CONFIG: HandlerConfig = {
   taskBackoffJitter: 0.25,
   maxTaskAttempts: 10,
   defaultMaxJumps: 10,
+  maxOutputBytes: 1024 * 1024,
 };
 
 /** `min * factor^(attempt-1)` with ±jitter, capped at max (engine.md §5.5). */
