@@ -1,4 +1,5 @@
 // One benchmark case: run workflows to completion and report throughput and latency as JSON.
+import { type Shape, START_SPACING_MS } from './shapes.js';
 import { Orchestrator, QueueProcessor, type Queue, TaskRegistry, TaskResult, type Workflow, WorkflowStatus, type WorkflowStore } from '@stabilize/core';
 
 export interface CaseResult {
@@ -58,9 +59,11 @@ export async function runInProcess(
   // so the latency is that of one start, not of the whole start loop.
   processor.start();
   const t0 = performance.now();
+  const spacing = START_SPACING_MS[shape as Shape] ?? 0;
   for (const w of workflows) {
     started.set(w.id, performance.now());
     await orchestrator.start(w);
+    if (spacing > 0) await new Promise((r) => setTimeout(r, spacing));
   }
   await waitUntilDone(store);
   await processor.stop();

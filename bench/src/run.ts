@@ -14,14 +14,14 @@ type Case = { backend: 'memory' | 'sqlite' | 'postgres'; shape: Shape; size: num
 
 const CASES: Case[] = [];
 for (const backend of ['memory', 'sqlite'] as const) {
-  CASES.push({ backend, shape: 'chain', size: 100 }, { backend, shape: 'chain', size: 1000 }, { backend, shape: 'fanout', size: 100 }, { backend, shape: 'fanout', size: 1000 }, { backend, shape: 'independent', size: 50 });
+  CASES.push({ backend, shape: 'chain', size: 100 }, { backend, shape: 'chain', size: 1000 }, { backend, shape: 'fanout', size: 100 }, { backend, shape: 'fanout', size: 1000 }, { backend, shape: 'independent', size: 50 }, { backend, shape: 'latency', size: 50 });
 }
 CASES.push({ backend: 'sqlite', shape: 'chain', size: 10_000 });
 // PostgreSQL (STABILIZE_BENCH_PG_URL or STABILIZE_TEST_PG_URL): 1 and 4 worker processes.
 const pgUrl = process.env.STABILIZE_BENCH_PG_URL ?? process.env.STABILIZE_TEST_PG_URL;
 if (pgUrl) {
   for (const workers of [1, 4]) {
-    CASES.push({ backend: 'postgres', shape: 'chain', size: 200, workers }, { backend: 'postgres', shape: 'fanout', size: 200, workers }, { backend: 'postgres', shape: 'independent', size: 200, workers });
+    CASES.push({ backend: 'postgres', shape: 'chain', size: 200, workers }, { backend: 'postgres', shape: 'fanout', size: 200, workers }, { backend: 'postgres', shape: 'independent', size: 200, workers }, { backend: 'postgres', shape: 'latency', size: 50, workers });
   }
 }
 
