@@ -55,10 +55,9 @@ registry.register('pick-id', (stage) => TaskResult.success({ outputs: { item_id:
 
 const stage = (refId: string, task: string, context: Context, requisiteStageRefIds: string[] = []) =>
   new StageExecution({ refId, type: task, name: refId, context, requisiteStageRefIds, tasks: [TaskExecution.create({ name: refId, implementingClass: task })] });
-// Upstream outputs are merged into a stage's context, and an HTTP stage's outputs include `headers`
-// and `body`, which are also HTTPTask *inputs*: without its own values a downstream HTTP stage
-// would send the previous response's headers and body. Its own context wins, so set them.
-const http = (refId: string, context: Context, requisiteStageRefIds: string[] = []) => stage(refId, 'http', { headers: {}, body: null, ...context }, requisiteStageRefIds);
+// An HTTP stage sends only the settings set on it: the previous response's `headers` and `body`,
+// merged into its context as upstream outputs, are not taken for its own (decisions.md).
+const http = (refId: string, context: Context, requisiteStageRefIds: string[] = []) => stage(refId, 'http', context, requisiteStageRefIds);
 
 const methods = ['PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'];
 const workflow = Workflow.create({

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createWriteStream, readFileSync, rmSync, statSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { once } from 'node:events';
+import { isDeepStrictEqual } from 'node:util';
 import { type Context, type Logger, type StageExecution, type Task, type TaskContext, TaskResult, TransientError } from '@stabilize/core';
 import { hasTraversal, isPlainObject, MiB, numberOr, pyList, renderValue, SecretMasker, truthy } from './internal/context.js';
 import { AddressGuard, type AgentFactory, bundledAgentFactory, type Dispatcher, type Resolver, SsrfBlockedError, systemResolver, UrlError } from './internal/guard.js';
@@ -53,6 +54,30 @@ export interface HTTPTaskOptions {
   /** Longest `Retry-After` honoured, in ms (default 1 hour). */
   maxRetryAfterMs?: number;
   logger?: Logger;
+}
+
+/**
+ * Context keys an HTTP stage may take from its ancestors' outputs. `url` is required, so a stage sets
+ * its own; an own `url` equal to the one an upstream HTTP stage reported (a POST, then a GET of the
+ * same resource) cannot be told apart from an inherited one, so it is always read. `secrets` only
+ * adds masking.
+ */
+export const HTTP_INHERITABLE_KEYS: ReadonlySet<string> = new Set(['url', 'secrets']);
+
+/**
+ * The stage's context as HTTP settings: without the keys whose value is still exactly what planning
+ * merged in from the ancestors' outputs (`stage.ancestorOutputs`), except `HTTP_INHERITABLE_KEYS`.
+ * An upstream HTTP stage outputs `headers` and `body`, which are also inputs of this task; without
+ * this, a downstream HTTP stage sent the previous response's headers and body as its own request.
+ * Upstream values still reach the request through `{placeholders}`, which read the whole context.
+ * A stage that was never planned by the engine (`ancestorOutputs` null) keeps its whole context.
+ */
+export function ownHttpSettings(stage: Pick<StageExecution, 'context' | 'ancestorOutputs'>): Context {
+  const settings: Context = { ...stage.context };
+  for (const [key, inherited] of Object.entries(stage.ancestorOutputs ?? {})) {
+    if (!HTTP_INHERITABLE_KEYS.has(key) && Object.hasOwn(settings, key) && isDeepStrictEqual(settings[key], inherited)) delete settings[key];
+  }
+  return settings;
 }
 
 const PLACEHOLDER = /\{(\w+)\}/g;
@@ -195,8 +220,10 @@ export class HTTPTask implements Task {
   }
 
   async execute(stage: StageExecution, ctx: TaskContext): Promise<TaskResult> {
-    const c = stage.context;
-    const masker = SecretMasker.fromContext(c, c.secrets, (v) => [encodeURIComponent(v)]);
+    // Settings come from the stage's own context; placeholders and secret values read all of it.
+    const vars = stage.context;
+    const c = ownHttpSettings(stage);
+    const masker = SecretMasker.fromContext(vars, c.secrets, (v) => [encodeURIComponent(v)]);
     if (typeof c.url !== 'string' || c.url === '') return TaskResult.terminal("No 'url' specified in context");
     const method = (typeof c.method === 'string' ? c.method : 'GET').toUpperCase();
     if (!SUPPORTED_METHODS.has(method)) {
@@ -223,7 +250,7 @@ export class HTTPTask implements Task {
     let request: PreparedRequest;
     try {
       if (downloadTo !== undefined && hasTraversal(downloadTo)) throw new RequestBuildError(`Path traversal blocked in download_to: ${downloadTo}`);
-      request = this.prepare(c, method);
+      request = this.prepare(c, vars, method);
     } catch (error) {
       if (error instanceof RequestBuildError) return TaskResult.terminal(masker.mask(error.message));
       throw error;
@@ -326,19 +353,22 @@ export class HTTPTask implements Task {
     }
   }
 
-  /** Builds method, URL, headers and body from the context. Throws RequestBuildError. */
-  private prepare(c: Context, method: string): PreparedRequest {
-    const url = substitute(c.url as string, c);
+  /**
+   * Builds method, URL, headers and body from the settings `c`; placeholders are replaced from
+   * `vars` (the whole context). Throws RequestBuildError.
+   */
+  private prepare(c: Context, vars: Context, method: string): PreparedRequest {
+    const url = substitute(c.url as string, vars);
     const headers: Record<string, string> = {};
     if (isPlainObject(c.headers)) {
-      for (const [key, value] of Object.entries(c.headers)) if (value !== null && value !== undefined) headers[key] = substitute(renderValue(value), c);
+      for (const [key, value] of Object.entries(c.headers)) if (value !== null && value !== undefined) headers[key] = substitute(renderValue(value), vars);
     }
     if (Array.isArray(c.auth) && c.auth.length === 2) {
       headers.Authorization = `Basic ${Buffer.from(`${renderValue(c.auth[0])}:${renderValue(c.auth[1])}`).toString('base64')}`;
     }
     if (typeof c.bearer_token === 'string' && c.bearer_token !== '') {
       deleteHeader(headers, 'Authorization');
-      headers.Authorization = `Bearer ${substitute(c.bearer_token, c)}`;
+      headers.Authorization = `Bearer ${substitute(c.bearer_token, vars)}`;
     }
     let body: Buffer | undefined;
     if (typeof c.upload_file === 'string' && c.upload_file !== '') {
@@ -369,7 +399,7 @@ export class HTTPTask implements Task {
       body = Buffer.from(form.toString(), 'utf8');
       if (!hasHeader(headers, 'Content-Type')) headers['Content-Type'] = 'application/x-www-form-urlencoded';
     } else if (c.body !== undefined && c.body !== null) {
-      body = Buffer.from(typeof c.body === 'string' ? substitute(c.body, c) : renderValue(c.body), 'utf8');
+      body = Buffer.from(typeof c.body === 'string' ? substitute(c.body, vars) : renderValue(c.body), 'utf8');
     }
     return { url, method, headers, body };
   }

@@ -6,8 +6,8 @@ import { finishStage, ON_FAILURE_STAGE_KEY } from './complete-stage.js';
 import type { HandlerDeps, HandlerInput } from './deps.js';
 
 /**
- * Dynamic routing (engine.md §8): resets the target (and what must run again after it), skips what a
- * forward jump passes over, and starts the target, all in one transaction.
+ * Dynamic routing (engine.md §8): resets the target and every started stage downstream of it, skips
+ * what a forward jump passes over, and starts the target, all in one transaction.
  */
 export async function handleJumpToStage(deps: HandlerDeps, input: HandlerInput<JumpToStage>): Promise<void> {
   await retryOnConcurrency(deps, async () => {
@@ -57,8 +57,14 @@ export async function handleJumpToStage(deps: HandlerDeps, input: HandlerInput<J
       write(stage);
     };
 
-    for (const stage of resettableClosure(scope, target.refId)) {
-      if (stage === target || stage === source) continue;
+    // The target runs again, so does everything that consumed it: every started stage downstream of
+    // it, a join included even when its other inputs lie outside the jump (they keep their results
+    // and count again when the join re-checks its readiness). Resetting only the stages all of whose
+    // requisites re-run left such a join finished, and the re-run branch's StartStage was then
+    // dropped as a late duplicate: the stages below the join never ran again and the workflow
+    // stalled (docs/decisions.md Q23).
+    for (const stage of scope) {
+      if (stage === target || stage === source || !downstreamOfTarget.has(stage.refId)) continue;
       if (stage.status !== WorkflowStatus.NOT_STARTED) reset(stage);
     }
     if (source !== target) {

@@ -191,6 +191,51 @@ export function routingScenarios(factory: BackendFactory): void {
       }),
     );
 
+    // A -> {B, C} -> J (AND join) -> D; D jumps back once. The target and every stage downstream of
+    // it run again; a join's other input keeps its earlier success (docs/decisions.md Q23).
+    const diamondWithTail = () =>
+      wf([S('A', ['tracked']), S('B', ['tracked'], ['A']), S('C', ['tracked'], ['A']), S('J', ['tracked'], ['B', 'C']), S('D', ['back'], ['J'])]);
+    /** The executions in order, except that parallel branches B and C (which may run in either order) are sorted. */
+    const ordered = (h: Harness) => {
+      const result = [...h.executions];
+      for (let i = 0; i + 1 < result.length; i++) if (result[i] === 'C' && result[i + 1] === 'B') [result[i], result[i + 1]] = ['B', 'C'];
+      return result;
+    };
+    it(
+      '80a. a backward jump from below a join into one of its branches re-runs that branch and the join',
+      withHarness(async (h) => {
+        tracked(h);
+        jumper(h, 'back', 'B');
+        const result = await h.run(diamondWithTail());
+        expect(result.status).toBe(S_.SUCCEEDED);
+        expect(ordered(h)).toEqual(['A', 'B', 'C', 'J', 'D', 'B', 'J', 'D']);
+        for (const ref of ['A', 'B', 'C', 'J', 'D']) expect(stageOf(result, ref).status).toBe(S_.SUCCEEDED);
+        expect(stageOf(result, 'D').context._jump_count).toBe(1);
+      }),
+    );
+
+    it(
+      '80b. the same jump into the other branch re-runs that branch and the join',
+      withHarness(async (h) => {
+        tracked(h);
+        jumper(h, 'back', 'C');
+        const result = await h.run(diamondWithTail());
+        expect(result.status).toBe(S_.SUCCEEDED);
+        expect(ordered(h)).toEqual(['A', 'B', 'C', 'J', 'D', 'C', 'J', 'D']);
+      }),
+    );
+
+    it(
+      '80c. a backward jump from below a join to the split re-runs both branches and the join',
+      withHarness(async (h) => {
+        tracked(h);
+        jumper(h, 'back', 'A');
+        const result = await h.run(diamondWithTail());
+        expect(result.status).toBe(S_.SUCCEEDED);
+        expect(ordered(h)).toEqual(['A', 'B', 'C', 'J', 'D', 'A', 'B', 'C', 'J', 'D']);
+      }),
+    );
+
     it(
       '81. a jump re-runs the target before-stages; the budget then stops it',
       withHarness(async (h) => {
