@@ -31,6 +31,10 @@ export interface TableNames {
   claimWaiters: string;
   migrations: string;
   assert: string;
+  events: string;
+  eventStreams: string;
+  eventSnapshots: string;
+  eventCheckpoints: string;
 }
 
 /**
@@ -98,6 +102,10 @@ export class PgBackend {
       claimWaiters: `${s}.stage_claim_waiters`,
       migrations: `${s}.stabilize_migrations`,
       assert: `${s}.stabilize_assert`,
+      events: `${s}.stabilize_events`,
+      eventStreams: `${s}.stabilize_event_streams`,
+      eventSnapshots: `${s}.stabilize_event_snapshots`,
+      eventCheckpoints: `${s}.stabilize_event_checkpoints`,
     };
     this.channel = queueChannel(schema);
     const found = (

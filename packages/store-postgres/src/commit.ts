@@ -22,6 +22,7 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { type PgBackend, statementName } from './backend.js';
 import { isConnectionError, mapPgError } from './errors.js';
+import { assignSequences, duplicateEventError, EVENT_SEQUENCES, eventCtes, eventDocument } from './events.js';
 import { columnDefs, pausedToJson, STAGE_INSERT_COLUMNS, STAGE_UPDATE_COLUMNS, stageRecord, TASK_COLUMNS, taskRecords, workflowRecord, WORKFLOW_COLUMNS } from './rows.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -74,6 +75,12 @@ class Params {
     this.values.push(value);
     return cast ? `$${this.values.length}::${cast}` : `$${this.values.length}`;
   }
+}
+
+/** The row of the commit statement: the deliveries it leased to the committer, the events' sequences. */
+interface CommitRow {
+  claimed?: string | null;
+  event_sequences?: string | null;
 }
 
 interface Check {
@@ -319,7 +326,10 @@ export function buildCommit(b: PgBackend, tx: Transaction): Plan {
     );
   }
 
-  // Event records (tx.events) are written by the event store package later: add their CTE here.
+  // 8. Events (tx.events), with the next per-workflow sequences (see events.ts); position stays NULL
+  //    until a reader sequences them.
+  const hasEvents = tx.events.length > 0;
+  if (hasEvents) ctes.push(...eventCtes(t, p.add(JSON.stringify(tx.events.map(eventDocument)), 'jsonb')));
 
   // Each check is evaluated once (in `k`); the assertion aborts the statement if one is false.
   const selects: string[] = [];
@@ -337,6 +347,7 @@ export function buildCommit(b: PgBackend, tx: Transaction): Plan {
       `(SELECT json_agg(json_build_object('id', m.id, 'token', m.lease_token, 'at', extract(epoch from m.deliver_at) * 1000)) FROM c_msgs m WHERE m.lease_token IS NOT NULL) AS claimed`,
     );
   }
+  if (hasEvents) selects.push(`${EVENT_SEQUENCES} AS event_sequences`);
   if (selects.length === 0) selects.push('1');
   const text = `${ctes.length > 0 ? `WITH ${ctes.join(',\n')}\n` : ''}SELECT ${selects.join(', ')}${from}`;
   return { text, values: p.values, claimedTokens, announce };
@@ -345,11 +356,11 @@ export function buildCommit(b: PgBackend, tx: Transaction): Plan {
 /** Applies `tx` atomically. Throws the error the in-memory reference would throw for the same state. */
 export async function commitTransaction(b: PgBackend, tx: Transaction): Promise<void> {
   precheck(tx);
-  if (isOnlyEvents(tx)) return;
+  if (tx.isEmpty()) return;
   await b.ready();
   const plan = buildCommit(b, tx);
   const withClaimOps = tx.claimWaits.length > 0 || tx.claimReleases.length > 0;
-  let row: { claimed?: string | null } | undefined;
+  let row: CommitRow | undefined;
   let woken = false;
   if (!withClaimOps) {
     // The common case: one statement, its own implicit transaction, one round trip.
@@ -362,6 +373,8 @@ export async function commitTransaction(b: PgBackend, tx: Transaction): Promise<
   } else {
     ({ row, woken } = await commitWithClaimOps(b, tx, plan));
   }
+  // The stored events carry their sequence now (their position is given later, by a reader).
+  if (tx.events.length > 0) assignSequences(tx.events, row?.event_sequences);
   // The reference bumps the version of every updated stage object (not of stages it inserted).
   const inserted = new Set(tx.stageInserts.map((s) => s.id));
   for (const { stage } of tx.stageUpdates) if (!inserted.has(stage.id)) stage.version += 1;
@@ -372,9 +385,9 @@ export async function commitTransaction(b: PgBackend, tx: Transaction): Promise<
       if (message) tx.claimed.push({ id: String(c.id), message: structuredClone(message), attempts: 1, maxAttempts: COMMIT_MAX_ATTEMPTS, leaseToken: c.token, deliverAt: Math.round(c.at) });
     }
   }
-  // Local waiters wake for every pushed message (this worker's loop picks up what it claimed for
-  // itself); other processes are NOTIFYed only about messages they can take.
-  if (tx.messages.length > 0 || woken) b.wakeLocal();
+  // Waiters (here and, through the NOTIFY, in other processes) wake only for messages they can
+  // take: the ones this commit claimed reach the committing worker through its fast path.
+  if (plan.announce || woken) b.wakeLocal();
 }
 
 /**
@@ -383,7 +396,7 @@ export async function commitTransaction(b: PgBackend, tx: Transaction): Promise<
  * never misses a release), then the main statement, then one statement per release and per wait,
  * each seeing what the earlier ones wrote.
  */
-async function commitWithClaimOps(b: PgBackend, tx: Transaction, plan: Plan): Promise<{ row: { claimed?: string | null } | undefined; woken: boolean }> {
+async function commitWithClaimOps(b: PgBackend, tx: Transaction, plan: Plan): Promise<{ row: CommitRow | undefined; woken: boolean }> {
   const { t } = b;
   let client: pg.PoolClient;
   try {
@@ -401,7 +414,7 @@ async function commitWithClaimOps(b: PgBackend, tx: Transaction, plan: Plan): Pr
       `SELECT count(pg_advisory_xact_lock(hashtext($1 || '|' || k.e), hashtext(k.c))) FROM (SELECT e, c, o FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS u(e, c, o) ORDER BY o) k`,
       [b.schema, sorted.map(([e]) => e), sorted.map(([, c]) => c)],
     );
-    let row: { claimed?: string | null } | undefined;
+    let row: CommitRow | undefined;
     try {
       row = (await client.query({ name: statementName(plan.text), text: plan.text, values: plan.values })).rows[0];
     } catch (error) {
@@ -470,20 +483,6 @@ async function commitWithClaimOps(b: PgBackend, tx: Transaction, plan: Plan): Pr
   }
 }
 
-function isOnlyEvents(tx: Transaction): boolean {
-  return (
-    tx.stageInserts.length === 0 &&
-    tx.stageUpdates.length === 0 &&
-    tx.workflowUpdates.length === 0 &&
-    tx.messages.length === 0 &&
-    tx.claims.length === 0 &&
-    tx.claimWaits.length === 0 &&
-    tx.claimReleases.length === 0 &&
-    tx.workflowInserts.length === 0 &&
-    tx.consumed === null
-  );
-}
-
 /**
  * The commit statement failed: find which precondition broke, checking in the reference's order, and
  * throw its error. If the state changed again meanwhile, fall back to a ConcurrencyError.
@@ -547,6 +546,8 @@ async function diagnose(b: PgBackend, tx: Transaction, cause: unknown): Promise<
     if (failures.includes('tasks')) throw new ConcurrencyError('A task id of this transaction belongs to another stage', { cause });
     throw new ConcurrencyError(`Commit precondition failed (${failures}) and the state changed again since`, { cause });
   }
+  const duplicateEvent = duplicateEventError(cause);
+  if (duplicateEvent) throw duplicateEvent;
   if (code === '23505') throw new ConcurrencyError(`Commit conflicts with a stored row: ${(cause as Error).message}`, { cause });
   throw mapPgError(cause, { schema: b.schema, operation: 'commit' });
 }

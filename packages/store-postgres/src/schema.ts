@@ -5,7 +5,10 @@
 // BIGINT columns, exactly as in the model. Queue bookkeeping times are `timestamptz` written from the
 // database clock (`now()`), so workers on machines with skewed clocks agree on leases and delays.
 import { sql } from 'drizzle-orm';
-import { bigint, bigserial, boolean, index, integer, jsonb, pgSchema, pgTable, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { bigint, bigserial, boolean, customType, index, integer, jsonb, pgSchema, pgTable, primaryKey, text, timestamp, unique, uuid } from 'drizzle-orm/pg-core';
+
+/** `xid8`: a 64-bit transaction id (PostgreSQL 13+), read as its decimal text. */
+const xid8 = customType<{ data: string; driverData: string }>({ dataType: () => 'xid8' });
 
 /** Every table of a Stabilize schema, bound to one PostgreSQL schema (default `public`). */
 export function stabilizeTables(schemaName = 'public') {
@@ -214,13 +217,94 @@ export function stabilizeTables(schemaName = 'public') {
     appliedAt: timestamp('applied_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   });
 
-  return { pipelineExecutions, stageExecutions, stageRequisites, taskExecutions, queueMessages, queueMessagesDlq, stageClaims, stageClaimWaiters, stabilizeMigrations };
+  /**
+   * Events (the event store, @stabilize/events). `position` stays NULL until `readAll` sequences the
+   * event: in (tx_id, id) order, once every transaction that could still commit an earlier one has
+   * ended. `workflow_id` columns use the "C" collation.
+   */
+  const stabilizeEvents = table(
+    'stabilize_events',
+    {
+      id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+      position: bigint('position', { mode: 'number' }).unique(),
+      txId: xid8('tx_id')
+        .notNull()
+        .default(sql`pg_current_xact_id()`),
+      eventId: text('event_id').notNull().unique(),
+      eventType: text('event_type').notNull(),
+      entityType: text('entity_type').notNull(),
+      entityId: text('entity_id').notNull(),
+      workflowId: text('workflow_id').notNull(),
+      sequence: integer('sequence').notNull(),
+      version: integer('version').notNull().default(0),
+      data: jsonb('data').notNull().default({}),
+      timestamp: bigint('timestamp', { mode: 'number' }).notNull(),
+      correlationId: text('correlation_id').notNull(),
+      causationId: text('causation_id'),
+      actor: text('actor').notNull().default('system'),
+      sourceHandler: text('source_handler'),
+      schemaVersion: integer('schema_version').notNull().default(1),
+    },
+    (t) => [
+      unique('stabilize_events_workflow_id_sequence_key').on(t.workflowId, t.sequence),
+      index('idx_stabilize_events_unpositioned')
+        .on(t.txId, t.id)
+        .where(sql`position IS NULL`),
+      index('idx_stabilize_events_unpositioned_stream')
+        .on(t.workflowId, t.sequence)
+        .where(sql`position IS NULL`),
+      index('idx_stabilize_events_type_position').on(t.eventType, t.position),
+    ],
+  );
+
+  /** The last sequence given to an event of each workflow (commits take the next ones under its row lock). */
+  const stabilizeEventStreams = table('stabilize_event_streams', {
+    workflowId: text('workflow_id').primaryKey(),
+    lastSequence: integer('last_sequence').notNull(),
+  });
+
+  const stabilizeEventSnapshots = table(
+    'stabilize_event_snapshots',
+    {
+      workflowId: text('workflow_id').notNull(),
+      sequence: integer('sequence').notNull(),
+      state: jsonb('state').notNull(),
+      stateHash: text('state_hash').notNull(),
+      createdAt: bigint('created_at', { mode: 'number' }).notNull(),
+    },
+    (t) => [primaryKey({ name: 'stabilize_event_snapshots_pkey', columns: [t.workflowId, t.sequence] })],
+  );
+
+  const stabilizeEventCheckpoints = table('stabilize_event_checkpoints', {
+    subscriptionId: text('subscription_id').primaryKey(),
+    position: bigint('position', { mode: 'number' }).notNull(),
+    updatedAt: bigint('updated_at', { mode: 'number' }).notNull(),
+  });
+
+  return {
+    pipelineExecutions,
+    stageExecutions,
+    stageRequisites,
+    taskExecutions,
+    queueMessages,
+    queueMessagesDlq,
+    stageClaims,
+    stageClaimWaiters,
+    stabilizeMigrations,
+    stabilizeEvents,
+    stabilizeEventStreams,
+    stabilizeEventSnapshots,
+    stabilizeEventCheckpoints,
+  };
 }
 
 export type StabilizeTables = ReturnType<typeof stabilizeTables>;
 
 /** The tables in the `public` schema. */
 export const tables: StabilizeTables = stabilizeTables();
+
+/** The tables of the event store (created by the `event_sourcing` migration). */
+export const EVENT_TABLES = ['stabilize_events', 'stabilize_event_streams', 'stabilize_event_snapshots', 'stabilize_event_checkpoints'] as const;
 
 /** Tables a store or queue needs; their absence means the migrations were not applied. */
 export const REQUIRED_TABLES = [
@@ -233,4 +317,5 @@ export const REQUIRED_TABLES = [
   'stage_claims',
   'stage_claim_waiters',
   'stabilize_migrations',
+  ...EVENT_TABLES,
 ] as const;

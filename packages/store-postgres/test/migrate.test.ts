@@ -16,7 +16,16 @@ describe('migration files', () => {
       expect(m.down.length).toBeGreaterThan(0);
       expect(m.checksum).toBe(migrationChecksum(readFileSync(join(MIGRATIONS_DIR, `${m.name}.sql`))));
     }
-    for (const table of REQUIRED_TABLES.filter((t) => t !== 'stabilize_migrations')) expect(migrations[0]!.up).toContain(`CREATE TABLE ${table} (`);
+    // Every required table (but the runner's own) is created by exactly one migration, dropped by its down section.
+    for (const table of REQUIRED_TABLES.filter((t) => t !== 'stabilize_migrations')) {
+      const creators = migrations.filter((m) => m.up.includes(`CREATE TABLE ${table} (`));
+      expect(creators.map((m) => m.name), table).toHaveLength(1);
+      expect(creators[0]!.down, table).toContain(`DROP TABLE IF EXISTS ${table};`);
+    }
+    expect(migrations.map((m) => m.name)).toEqual(migrations.map((m) => m.name).sort());
+    for (const table of ['pipeline_executions', 'stage_executions', 'queue_messages']) expect(migrations[0]!.up).toContain(`CREATE TABLE ${table} (`);
+    // The event store comes with its own migration.
+    expect(migrations.find((m) => m.up.includes('CREATE TABLE stabilize_events ('))?.name).toMatch(/^[0-9A-HJKMNP-TV-Z]{26}_event_sourcing$/);
   });
 
   it('splits up and down sections case- and space-insensitively', () => {

@@ -1,11 +1,14 @@
-// Backends for the event-sourcing tests: in-memory and SQLite files, each with its event store, and
-// a factory wrapper that records every commit and, on close, checks that replaying each workflow's
-// events gives exactly the stored workflow.
+// Backends for the event-sourcing tests: in-memory, SQLite files and (with STABILIZE_TEST_PG_URL)
+// fresh PostgreSQL schemas, each with its event store, and a factory wrapper that records every
+// commit and, on close, checks that replaying each workflow's events gives exactly the stored
+// workflow.
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Clock, createInMemoryBackend, type EventStore, InMemoryEventStore, type Queue, type Workflow, type WorkflowStore } from '@stabilize/core';
 import type { BackendFactory, BackendUnderTest } from '@stabilize/core/testing';
+import { migrate, PostgresEventStore, PostgresQueue, PostgresWorkflowStore } from '@stabilize/store-postgres';
 import { openSqliteBackend, SqliteEventStore } from '@stabilize/store-sqlite';
 import { configureEventSourcing, EventReplayer, eventSourcedStore, type EventSourcingRecorder } from '../../src/index.js';
 
@@ -40,6 +43,36 @@ export const sqliteFile = (clock?: Clock): RawBackend & { file: string } => {
       await events.close();
       await backend.close();
       dir.remove();
+    },
+  };
+};
+
+/** The PostgreSQL server of the PG suites; empty: they are skipped (see test-support/pg-global-setup.ts). */
+export const PG_URL = process.env.STABILIZE_TEST_PG_URL ?? '';
+
+/** A fresh, migrated schema of PG_URL with a store, a queue and an event store; closing drops it. */
+export const postgres = async (clock?: Clock): Promise<RawBackend & { schema: string }> => {
+  const schema = `es_${randomBytes(6).toString('hex')}`;
+  await migrate(PG_URL, { schema });
+  const url = new URL(PG_URL);
+  url.searchParams.set('schema', schema);
+  const options = { ...(clock ? { clock } : {}), poolSize: 4 };
+  const store = new PostgresWorkflowStore(url.toString(), options);
+  const queue = new PostgresQueue(url.toString(), options);
+  const events = new PostgresEventStore(url.toString(), options);
+  return {
+    store,
+    queue,
+    events,
+    schema,
+    async close() {
+      try {
+        await store.backend.raw(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`, [], 'drop test schema');
+      } finally {
+        await events.close();
+        await queue.close();
+        await store.close();
+      }
     },
   };
 };
@@ -92,12 +125,12 @@ export const replayStats = { workflows: 0, finished: 0, stages: 0, synthetic: 0,
  * `base` with event sourcing on every commit (the store is wrapped, so workflows stored directly are
  * recorded too); closing it first checks that replay equals the stored state for every workflow.
  */
-export function eventSourcedFactory(name: string, open: (clock: Clock) => RawBackend): BackendFactory {
+export function eventSourcedFactory(name: string, open: (clock: Clock) => RawBackend | Promise<RawBackend>): BackendFactory {
   return {
     name,
     providesEvents: false, // the event-store contract counts events and must not see the recorder's
     async create(clock: Clock): Promise<BackendUnderTest> {
-      const raw = open(clock);
+      const raw = await open(clock);
       const recorder: EventSourcingRecorder = configureEventSourcing(raw.events, { clock });
       const store = eventSourcedStore(raw.store, recorder);
       return {
