@@ -1,6 +1,7 @@
 // `stabilize monitor` end to end: the real binary in a tmux pane (120x30) against a SQLite file and,
 // when STABILIZE_TEST_PG_URL is set, a fresh PostgreSQL schema, seeded with a running, a succeeded
-// and a failed workflow. Keys are sent with send-keys; the screen is read with capture-pane.
+// and a failed workflow (and a 20-stage one for scrolling the details pane). Keys are sent with
+// send-keys; the screen is read with capture-pane.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPostgresBackend, migrate } from '../../../packages/store-postgres/src/index.js';
 import { openSqliteBackend } from '../../../packages/store-sqlite/src/index.js';
+import { StageExecution, TaskExecution, Workflow } from '../../../packages/core/src/index.js';
 import { drain, seed } from './fixtures.js';
 
 const BIN = fileURLToPath(new URL('../bin/stabilize.js', import.meta.url));
@@ -99,10 +101,17 @@ const cases: Array<['sqlite' | 'pg', boolean]> = [
 
 for (const [kind, skip] of cases) {
   describe.skipIf(skip)(`stabilize monitor in tmux (${kind})`, () => {
-    it('shows the workflows, cancels one with a typed reason, follows a resize, and quits on q or Ctrl-C', async () => {
+    it('shows the workflows newest first, help, a scrolling details pane, cancels with a typed reason, follows a resize, and quits', async () => {
       const target = await makeTarget(kind);
       try {
         const b = target.open();
+        // A workflow with 20 stages (40 detail lines), created first so it is listed last.
+        const big = Workflow.create({
+          application: 'ops',
+          name: 'Many stages',
+          stages: Array.from({ length: 20 }, (_, i) => new StageExecution({ refId: `p${String(i + 1).padStart(2, '0')}`, type: 'step', name: `Step ${i + 1}`, tasks: [TaskExecution.create({ name: `task ${i + 1}`, implementingClass: 'ok', stageStart: true, stageEnd: true })] })),
+        });
+        await b.store.store(big);
         const ids = await seed(b.store, b.queue);
         await b.close();
         const session = `mon-${kind}`;
@@ -114,12 +123,46 @@ for (const [kind, skip] of cases) {
         expect(screen).toMatch(/shop\/Quick job\s+SUCCEEDED\s+2\/2/);
         expect(screen).toMatch(/billing\/Broken job ! disk on fire\s+TERMINAL/);
         expect(screen).not.toMatch(/:[^@/\s]+@/); // no password in the header
-        // Expand the selected (first) workflow, then cancel it.
+        // Newest first: the failed workflow (seeded last) on top, the big one (stored first) last.
+        expect(screen.indexOf('Broken job')).toBeLessThan(screen.indexOf('Long job'));
+        expect(screen.indexOf('Long job')).toBeLessThan(screen.indexOf('Many stages'));
+        expect(screen).toMatch(/> billing\/Broken job/);
+        expect(screen).toContain('refresh 0.5s');
+        // The help overlay lists every key; ? closes it again.
+        tmux('send-keys', '-t', session, '?');
+        screen = await screenUntil(session, (s) => s.includes('show / hide this help'));
+        for (const text of ['scroll the details pane by a line', 'refresh faster / slower', 'jump to the next failed workflow', 'copy the selected id']) expect(screen).toContain(text);
+        expect(screen).not.toContain('Long job');
+        tmux('send-keys', '-t', session, '?');
+        await screenUntil(session, (s) => s.includes('Long job') && !s.includes('show / hide this help'));
+        // + makes the refresh faster (shown in the status bar).
+        tmux('send-keys', '-t', session, '+');
+        await screenUntil(session, (s) => s.includes('refresh 0.25s'));
+        // The details pane of the 20-stage workflow scrolls with J/K and D/U.
+        tmux('send-keys', '-t', session, 'G');
+        await screenUntil(session, (s) => /> ops\/Many stages/.test(s));
+        tmux('send-keys', '-t', session, 'Enter');
+        screen = await screenUntil(session, (s) => s.includes('lines 1-10/40'));
+        expect(screen).toContain('p01 Step 1 NOT_STARTED');
+        tmux('send-keys', '-t', session, 'J');
+        screen = await screenUntil(session, (s) => s.includes('lines 2-11/40'));
+        expect(screen).not.toContain('p01 Step 1 ');
+        tmux('send-keys', '-t', session, 'D');
+        screen = await screenUntil(session, (s) => s.includes('lines 11-20/40'));
+        expect(screen).toContain('p06 Step 6');
+        tmux('send-keys', '-t', session, 'K');
+        await screenUntil(session, (s) => s.includes('lines 10-19/40'));
+        tmux('send-keys', '-t', session, 'Enter'); // close the pane
+        await screenUntil(session, (s) => !s.includes('lines 10-19/40'));
+        // Expand the running workflow, then cancel it.
+        tmux('send-keys', '-t', session, 'k');
+        await screenUntil(session, (s) => /> shop\/Long job/.test(s));
         tmux('send-keys', '-t', session, 'Enter');
         screen = await screenUntil(session, (s) => s.includes('· second task (wait) RUNNING'));
         tmux('send-keys', '-t', session, 'c');
         await screenUntil(session, (s) => s.includes('reason'));
         tmux('send-keys', '-t', session, '-l', 'operator says stop');
+        await screenUntil(session, (s) => s.includes('operator says stop'));
         tmux('send-keys', '-t', session, 'Enter');
         await screenUntil(session, (s) => s.includes('(y/n)'));
         tmux('send-keys', '-t', session, 'y');
@@ -139,7 +182,15 @@ for (const [kind, skip] of cases) {
         // Resize to 80x24: the layout follows.
         tmux('resize-window', '-t', session, '-x', '80', '-y', '24');
         screen = await screenUntil(session, (s) => s.split('\n').every((line) => line.length <= 80) && s.includes('Broken job'));
-        expect(screen).not.toContain('STARTED'); // the start column is dropped below 100 columns
+        expect(screen).not.toMatch(/TIME\s+STARTED/); // the start column is dropped below 100 columns
+        expect(screen).toMatch(/queue \d+\s+dlq 0\s+shown 4 .*refresh 0.25s\s+updated \d\d:\d\d:\d\dZ/); // the status bar fits
+        // The help overlay fits 80x24 too.
+        tmux('send-keys', '-t', session, '?');
+        screen = await screenUntil(session, (s) => s.includes('show / hide this help'));
+        expect(screen.split('\n').every((line) => line.length <= 80)).toBe(true);
+        expect(screen).toMatch(/q {2}Ctrl-C\s+quit/);
+        tmux('send-keys', '-t', session, 'Escape');
+        await screenUntil(session, (s) => s.includes('Broken job'));
         // q (SQLite) or Ctrl-C (PostgreSQL) quits with exit code 0.
         tmux('send-keys', '-t', session, kind === 'sqlite' ? 'q' : 'C-c');
         await screenUntil(session, (s) => s.includes('EXIT=0'), 10_000);

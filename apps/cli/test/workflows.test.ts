@@ -114,7 +114,9 @@ for (const [label, makeTarget, skip] of backends) {
       const billing = await stabilize(['list', ...db, '--application', 'billing', '--json']);
       expect(JSON.parse(billing.stdout)).toMatchObject([{ id: ids.failed, status: 'TERMINAL', application: 'billing', name: 'Broken job' }]);
       const limited = await stabilize(['list', ...db, '--limit', '2', '--json']);
-      expect(JSON.parse(limited.stdout)).toHaveLength(2);
+      expect(JSON.parse(limited.stdout).map((w: { id: string }) => w.id)).toEqual([ids.failed, ids.succeeded]); // newest first
+      const oldest = await stabilize(['list', ...db, '--limit', '2', '--oldest-first', '--json']);
+      expect(JSON.parse(oldest.stdout).map((w: { id: string }) => w.id)).toEqual([ids.running, ids.succeeded]);
       const bad = await stabilize(['list', ...db, '--status', 'sideways']);
       expect(bad.code).toBe(2);
       expect(bad.stderr).toContain("Unknown status 'sideways'");

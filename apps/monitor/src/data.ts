@@ -1,6 +1,6 @@
 // The monitor's data layer: bounded, incremental queries over a store and a queue, and the
 // operator actions. Store-agnostic (SQLite, PostgreSQL, in-memory); no React here.
-import { isComplete, Orchestrator, type Queue, type StageExecution, type Workflow, WorkflowStatus, type WorkflowStore } from '@stabilize/core';
+import { isComplete, Orchestrator, type Queue, type StageExecution, type StageSummary, type Workflow, WorkflowStatus, type WorkflowStore } from '@stabilize/core';
 
 export type StatusFilter = 'all' | 'running' | 'failed' | 'recent';
 export const STATUS_FILTERS: readonly StatusFilter[] = ['all', 'running', 'failed', 'recent'];
@@ -33,6 +33,8 @@ export interface Snapshot {
   queueDepth: number;
   deadLetters: number;
   fetchedAt: number;
+  /** The expanded workflow with its stages and tasks, when one was asked for. */
+  detail?: Workflow | null;
 }
 
 export interface MonitorBackend {
@@ -64,13 +66,34 @@ export function stageError(stage: Pick<StageExecution, 'context' | 'tasks'>): st
   return null;
 }
 
+interface Progress {
+  key: string;
+  done: number;
+  total: number;
+  error: string | null;
+}
+
+const progressKey = (w: Workflow) => `${w.status}:${w.endTime}`;
+
+function summarise(key: string, summaries: readonly StageSummary[]): Progress {
+  const top = summaries.filter((s) => s.parentStageId === null);
+  let error: string | null = null;
+  for (const s of top) {
+    if (error === null && (FAILED_STATUSES as string[]).includes(s.status)) error = contextError(s.context);
+  }
+  return { key, done: top.filter((s) => DONE.has(s.status)).length, total: top.length, error };
+}
+
 /**
- * Polls the store: `listWorkflows` with a limit (never the whole database), stage summaries only
- * for the workflows on screen, re-read only when a workflow is not finished or its row changed.
+ * Polls the store with at most three store queries per refresh, bounded by what is on screen:
+ * `listWorkflows` (newest first, limited to the rows that fit), one batched
+ * `retrieveStageSummariesFor` for the rows whose progress is not cached (finished workflows whose
+ * row did not change are not re-read; the call is skipped when nothing needs it), and `retrieve`
+ * for the expanded workflow only. Queue depth and dead letters are two queue calls.
  */
 export class MonitorData {
   private readonly orchestrator: Orchestrator;
-  private readonly progress = new Map<string, { key: string; done: number; total: number; error: string | null }>();
+  private progress = new Map<string, Progress>();
 
   constructor(
     readonly backend: MonitorBackend,
@@ -79,7 +102,7 @@ export class MonitorData {
     this.orchestrator = new Orchestrator(backend.queue, { store: backend.store });
   }
 
-  async snapshot(filter: Filter, limit: number): Promise<Snapshot> {
+  async snapshot(filter: Filter, limit: number, expandedId: string | null = null): Promise<Snapshot> {
     const statuses = filter.status === 'running' ? [...RUNNING_STATUSES] : filter.status === 'failed' ? [...FAILED_STATUSES] : undefined;
     // Text filtering happens here, so fetch a few more rows than fit when it is on.
     const fetchLimit = filter.text ? limit * 4 : limit;
@@ -87,6 +110,7 @@ export class MonitorData {
       ...(statuses ? { statuses } : {}),
       ...(filter.application ? { application: filter.application } : {}),
       ...(filter.status === 'recent' ? { startedAfter: this.now() - 60 * 60_000 } : {}),
+      order: 'desc',
       limit: fetchLimit,
     });
     if (filter.status === 'recent') workflows = workflows.filter((w) => w.endTime !== null).sort((a, b) => (b.endTime ?? 0) - (a.endTime ?? 0));
@@ -95,25 +119,29 @@ export class MonitorData {
       workflows = workflows.filter((w) => `${w.id} ${w.application} ${w.name} ${w.status}`.toLowerCase().includes(t));
     }
     workflows = workflows.slice(0, limit);
-    const rows = await Promise.all(workflows.map((w) => this.row(w)));
-    const [queueDepth, deadLetters] = await Promise.all([this.backend.queue.size(), this.backend.queue.deadLetterCount()]);
-    return { workflows: rows, queueDepth, deadLetters, fetchedAt: this.now() };
-  }
-
-  private async row(w: Workflow): Promise<WorkflowRow> {
-    const key = `${w.status}:${w.endTime}`;
-    let p = this.progress.get(w.id);
-    if (!p || p.key !== key || !isComplete(w.status)) {
-      const summaries = await this.backend.store.retrieveStageSummaries(w.id);
-      const top = summaries.filter((s) => s.parentStageId === null);
-      let error: string | null = null;
-      for (const s of top) {
-        if (error === null && (FAILED_STATUSES as string[]).includes(s.status)) error = contextError(s.context);
-      }
-      p = { key, done: top.filter((s) => DONE.has(s.status)).length, total: top.length, error };
-      this.progress.set(w.id, p);
+    const stale = workflows.filter((w) => {
+      const p = this.progress.get(w.id);
+      return !p || p.key !== progressKey(w) || !isComplete(w.status);
+    });
+    const fresh = stale.length > 0 ? await this.backend.store.retrieveStageSummariesFor(stale.map((w) => w.id)) : new Map<string, StageSummary[]>();
+    // Keep the cache to the rows on screen, so it stays bounded.
+    const progress = new Map<string, Progress>();
+    for (const w of workflows) {
+      const summaries = fresh.get(w.id);
+      const p = summaries ? summarise(progressKey(w), summaries) : this.progress.get(w.id);
+      if (p) progress.set(w.id, p);
     }
-    return { id: w.id, application: w.application, name: w.name, status: w.status, startTime: w.startTime, endTime: w.endTime, stagesDone: p.done, stagesTotal: p.total, error: p.error };
+    this.progress = progress;
+    const rows = workflows.map((w): WorkflowRow => {
+      const p = progress.get(w.id) ?? { key: '', done: 0, total: 0, error: null };
+      return { id: w.id, application: w.application, name: w.name, status: w.status, startTime: w.startTime, endTime: w.endTime, stagesDone: p.done, stagesTotal: p.total, error: p.error };
+    });
+    const [detail, queueDepth, deadLetters] = await Promise.all([
+      expandedId ? this.backend.store.retrieve(expandedId) : Promise.resolve(undefined),
+      this.backend.queue.size(),
+      this.backend.queue.deadLetterCount(),
+    ]);
+    return { workflows: rows, queueDepth, deadLetters, fetchedAt: this.now(), ...(detail ? { detail } : {}) };
   }
 
   /** The whole workflow (stages and tasks) of the expanded / followed row. */

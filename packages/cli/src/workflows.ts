@@ -15,6 +15,8 @@ export interface ListOptions {
   application?: string;
   limit?: number;
   json?: boolean;
+  /** `'desc'` (default): newest first; `'asc'`: oldest first. */
+  order?: 'asc' | 'desc';
 }
 
 /** Parses `--status running,failed` (case-insensitive) into statuses. Throws CommandError. */
@@ -55,12 +57,12 @@ function workflowRow(w: Workflow) {
   return { id: w.id, application: w.application, name: w.name, status: w.status, startTime: w.startTime, endTime: w.endTime };
 }
 
-/** `stabilize list`: workflows ordered by id (creation order), at most `limit`. */
+/** `stabilize list`: the newest workflows first (or the oldest with `order: 'asc'`), at most `limit`. */
 export async function listCommand(backend: CliBackend, output: Output, options: ListOptions = {}): Promise<ExitCode> {
   const limit = options.limit ?? 50;
   if (!Number.isInteger(limit) || limit <= 0) throw new CommandError(`--limit must be a positive integer, got ${limit}`, ExitCode.USAGE);
   const statuses = parseStatuses(options.status);
-  const workflows = await backend.store.listWorkflows({ ...(statuses ? { statuses } : {}), ...(options.application ? { application: options.application } : {}), limit });
+  const workflows = await backend.store.listWorkflows({ ...(statuses ? { statuses } : {}), ...(options.application ? { application: options.application } : {}), order: options.order ?? 'desc', limit });
   if (options.json) {
     output.out(JSON.stringify(workflows.map(workflowRow), null, 2));
     return ExitCode.OK;

@@ -40,6 +40,14 @@ describe('workflow command helpers', () => {
     const out = captureOutput();
     expect(await listCommand(b, out, { json: true })).toBe(ExitCode.OK);
     expect(JSON.parse(out.stdout[0]!)).toMatchObject([{ id: w.id, status: 'TERMINAL' }]);
+    const newer = Workflow.create({ application: 'app', name: 'newer', stages: [] });
+    await b.store.store(newer);
+    const ordered = captureOutput();
+    await listCommand(b, ordered, { json: true });
+    expect(JSON.parse(ordered.stdout[0]!).map((x: { id: string }) => x.id)).toEqual([newer.id, w.id]); // newest first
+    const oldest = captureOutput();
+    await listCommand(b, oldest, { json: true, order: 'asc', limit: 1 });
+    expect(JSON.parse(oldest.stdout[0]!).map((x: { id: string }) => x.id)).toEqual([w.id]);
     const shown = captureOutput();
     await showCommand(b, shown, w.id);
     expect(shown.stdout.join('\n')).toContain('error: boom');

@@ -1,4 +1,4 @@
-import { type DeadLetter, type Delivery, isMessageType, MESSAGE_TYPES, type Message, parseJson, type PollOptions, type PushOptions, type Queue } from '@stabilize/core';
+import { CorruptRowError, type DeadLetter, type Delivery, isMessageType, MESSAGE_TYPES, type Message, parseJson, type PollOptions, type PushOptions, type Queue } from '@stabilize/core';
 import { PgBackend, type PostgresOptions, statementName } from './backend.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -38,6 +38,30 @@ function asMessage(payload: string, where: string): Message | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * The message of a claimed queue row, or the CorruptRowError that sends it to the dead letters: a
+ * payload that is not an object with a string `type`. An unknown type is delivered; the processor
+ * dead-letters it and marks its workflow.
+ */
+function decodeClaimed(payload: string | null, id: string): Message | CorruptRowError {
+  const at = { table: 'queue_messages', rowId: id, column: 'payload' };
+  let value: unknown;
+  try {
+    value = parseJson<unknown>(payload ?? '', `queue_messages row ${id} (column payload)`, null);
+  } catch (error) {
+    return new CorruptRowError(at, 'Deserialization failed: malformed JSON', { cause: error });
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || typeof (value as { type?: unknown }).type !== 'string') {
+    return new CorruptRowError({ ...at, workflowId: executionIdOf(value) }, 'Deserialization failed: expected a message object with a string type');
+  }
+  return value as Message;
+}
+
+function executionIdOf(value: unknown): string | null {
+  const id = value !== null && typeof value === 'object' ? (value as { executionId?: unknown }).executionId : undefined;
+  return typeof id === 'string' ? id : null;
 }
 
 function taskIdOf(message: Message): string | null {
@@ -165,7 +189,8 @@ export class PostgresQueue implements Queue {
           continue;
         }
         const id = String(row.id);
-        const message = asMessage(row.payload ?? '', `queue message ${id}`);
+        const decoded = decodeClaimed(row.payload, id);
+        const message = decoded instanceof CorruptRowError ? null : decoded;
         const delivery: Delivery = {
           id,
           message: message as Message,
@@ -176,7 +201,7 @@ export class PostgresQueue implements Queue {
         };
         if (message === null) {
           // Not a message at all: nothing can handle it, so it goes straight to the dead letters.
-          await this.moveToDeadLetters(delivery, `Deserialization failed for queue message ${id}`);
+          await this.moveToDeadLetters(delivery, `CorruptRowError: ${(decoded as CorruptRowError).message}`);
           dead++;
           continue;
         }

@@ -1,16 +1,17 @@
 // Row <-> model mapping. Column names are the snake_case forms of the model fields. JSON columns
-// arrive as text (see the pool's type parsers) and go through core's `parseJson`.
+// arrive as text (see the pool's type parsers) and go through core's `parseJson`. A value the
+// engine cannot trust raises CorruptRowError naming the table, the row, its workflow and the column.
 import {
-  CorruptDataError,
+  CorruptRowError,
   isWorkflowStatus,
-  type JoinType,
+  JoinType,
   type MultiInstanceConfig,
   parseJson,
   type PausedDetails,
-  type SplitType,
+  SplitType,
   StageExecution,
   type StageSummary,
-  type SyntheticStageOwner,
+  SyntheticStageOwner,
   TaskExecution,
   type Trigger,
   Workflow,
@@ -20,24 +21,47 @@ import {
 
 type Json = Record<string, unknown>;
 
-function status(value: unknown, where: string): WorkflowStatus {
-  if (!isWorkflowStatus(value)) throw new CorruptDataError(`Unknown status ${JSON.stringify(value)} in ${where}`);
+/** The row being decoded, for CorruptRowError. */
+interface RowLocation {
+  table: string;
+  rowId: string;
+  workflowId: string | null;
+}
+
+function corrupt(at: RowLocation, column: string, problem: string, cause?: unknown): CorruptRowError {
+  return new CorruptRowError({ ...at, column }, problem, cause === undefined ? undefined : { cause });
+}
+
+function parse(text: string | null, at: RowLocation, column: string, fallback: unknown): unknown {
+  try {
+    return parseJson<unknown>(text, `${at.table} row ${at.rowId} (column ${column})`, fallback);
+  } catch (error) {
+    throw corrupt(at, column, `malformed JSON (${(error as { cause?: Error }).cause?.message ?? (error as Error).message})`, error);
+  }
+}
+
+function status(value: unknown, at: RowLocation, column = 'status'): WorkflowStatus {
+  if (!isWorkflowStatus(value)) throw corrupt(at, column, `Unknown value '${String(value)}'`);
   return value;
 }
 
-function jsonObject(text: unknown, where: string): Json {
-  if (text !== null && typeof text === 'object') return text as Json;
-  const value = parseJson<unknown>(text as string | null, where, {});
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new CorruptDataError(`Expected a JSON object in ${where}`);
+function oneOf<T extends string>(value: unknown, allowed: Record<string, T>, at: RowLocation, column: string): T {
+  if (!(Object.values(allowed) as unknown[]).includes(value)) throw corrupt(at, column, `Unknown value '${String(value)}'`);
+  return value as T;
+}
+
+function jsonObject(text: unknown, at: RowLocation, column: string): Json {
+  if (text !== null && typeof text === 'object' && !Array.isArray(text)) return text as Json;
+  const value = typeof text === 'string' || text === null || text === undefined ? parse((text as string | null) ?? null, at, column, {}) : text;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw corrupt(at, column, 'Expected a JSON object');
   return value as Json;
 }
 
-function jsonObjectOrNull(text: unknown, where: string): Json | null {
+function jsonObjectOrNull(text: unknown, at: RowLocation, column: string): Json | null {
   if (text === null || text === undefined) return null;
-  if (typeof text === 'object') return text as Json;
-  const value = parseJson<unknown>(text as string, where, null);
+  const value = typeof text === 'string' ? parse(text, at, column, null) : text;
   if (value === null) return null;
-  if (typeof value !== 'object' || Array.isArray(value)) throw new CorruptDataError(`Expected a JSON object in ${where}`);
+  if (typeof value !== 'object' || Array.isArray(value)) throw corrupt(at, column, 'Expected a JSON object');
   return value as Json;
 }
 
@@ -110,15 +134,15 @@ function pausedFromJson(json: Json | null): PausedDetails | null {
 }
 
 export function workflowFromRow(row: WorkflowRow): Workflow {
-  const where = `workflow ${row.id}`;
-  const trigger = jsonObjectOrNull(row.trigger, `trigger of ${where}`) ?? {};
+  const at: RowLocation = { table: 'pipeline_executions', rowId: row.id, workflowId: row.id };
+  const trigger = jsonObjectOrNull(row.trigger, at, 'trigger') ?? {};
   return new Workflow({
     id: row.id,
     type: row.type as WorkflowType,
     application: row.application,
     name: row.name ?? '',
-    status: status(row.status, where),
-    context: jsonObject(row.context, `context of ${where}`),
+    status: status(row.status, at),
+    context: jsonObject(row.context, at, 'context'),
     trigger: trigger as Partial<Trigger>,
     startTime: num(row.start_time),
     endTime: num(row.end_time),
@@ -126,7 +150,7 @@ export function workflowFromRow(row: WorkflowRow): Workflow {
     isCanceled: row.is_canceled,
     canceledBy: row.canceled_by,
     cancellationReason: row.cancellation_reason,
-    paused: pausedFromJson(jsonObjectOrNull(row.paused, `paused of ${where}`)),
+    paused: pausedFromJson(jsonObjectOrNull(row.paused, at, 'paused')),
     pipelineConfigId: row.pipeline_config_id,
     isLimitConcurrent: row.is_limit_concurrent,
     maxConcurrentExecutions: row.max_concurrent_executions,
@@ -325,56 +349,56 @@ export function taskRecords(stage: StageExecution): Json[] {
   }));
 }
 
-function taskFromJson(t: TaskJson, where: string): TaskExecution {
+function taskFromJson(t: TaskJson, workflowId: string): TaskExecution {
   return new TaskExecution({
     id: t.id,
     name: t.name,
     implementingClass: t.implementing_class,
-    status: status(t.status, `task ${t.id} of ${where}`),
+    status: status(t.status, { table: 'task_executions', rowId: t.id, workflowId }),
     startTime: num(t.start_time),
     endTime: num(t.end_time),
     stageStart: t.stage_start,
     stageEnd: t.stage_end,
     loopStart: t.loop_start,
     loopEnd: t.loop_end,
-    taskExceptionDetails: t.task_exception_details ?? {},
+    taskExceptionDetails: jsonObjectOrNull(t.task_exception_details, { table: 'task_executions', rowId: t.id, workflowId }, 'task_exception_details') ?? {},
     version: t.version,
   });
 }
 
 export function stageFromRow(row: StageRow): StageExecution {
-  const where = `stage ${row.id}`;
-  const tasks = row.tasks === null ? [] : parseJson<TaskJson[]>(row.tasks, `tasks of ${where}`, []);
+  const at: RowLocation = { table: 'stage_executions', rowId: row.id, workflowId: row.execution_id };
+  const tasks = row.tasks === null ? [] : (parse(row.tasks, at, 'tasks', []) as TaskJson[]);
   return new StageExecution({
     id: row.id,
     executionId: row.execution_id,
     refId: row.ref_id,
     type: row.type,
     name: row.name ?? '',
-    status: status(row.status, where),
-    context: jsonObject(row.context, `context of ${where}`),
-    outputs: jsonObject(row.outputs, `outputs of ${where}`),
-    tasks: tasks.map((t) => taskFromJson(t, where)),
+    status: status(row.status, at),
+    context: jsonObject(row.context, at, 'context'),
+    outputs: jsonObject(row.outputs, at, 'outputs'),
+    tasks: tasks.map((t) => taskFromJson(t, row.execution_id)),
     requisiteStageRefIds: row.requisite_stage_ref_ids ?? [],
     parentStageId: row.parent_stage_id,
-    syntheticStageOwner: row.synthetic_stage_owner as SyntheticStageOwner | null,
+    syntheticStageOwner: row.synthetic_stage_owner === null ? null : oneOf(row.synthetic_stage_owner, SyntheticStageOwner, at, 'synthetic_stage_owner'),
     startTime: num(row.start_time),
     endTime: num(row.end_time),
     startTimeExpiry: num(row.start_time_expiry),
     scheduledTime: num(row.scheduled_time),
     version: row.version,
-    joinType: row.join_type as JoinType,
+    joinType: oneOf(row.join_type, JoinType, at, 'join_type'),
     joinThreshold: row.join_threshold,
-    splitType: row.split_type as SplitType,
-    splitConditions: jsonObject(row.split_conditions, `split_conditions of ${where}`) as Record<string, string>,
-    miConfig: jsonObjectOrNull(row.mi_config, `mi_config of ${where}`) as MultiInstanceConfig | null,
+    splitType: oneOf(row.split_type, SplitType, at, 'split_type'),
+    splitConditions: jsonObject(row.split_conditions, at, 'split_conditions') as Record<string, string>,
+    miConfig: jsonObjectOrNull(row.mi_config, at, 'mi_config') as MultiInstanceConfig | null,
     deferredChoiceGroup: row.deferred_choice_group,
     milestoneRefId: row.milestone_ref_id,
-    milestoneStatus: row.milestone_status === null ? null : status(row.milestone_status, `milestone_status of ${where}`),
+    milestoneStatus: row.milestone_status === null ? null : status(row.milestone_status, at, 'milestone_status'),
     mutexKey: row.mutex_key,
     cancelRegion: row.cancel_region,
-    outputReducers: jsonObject(row.output_reducers, `output_reducers of ${where}`) as Record<string, string>,
-    ancestorOutputs: jsonObjectOrNull(row.ancestor_outputs, `ancestor_outputs of ${where}`),
+    outputReducers: jsonObject(row.output_reducers, at, 'output_reducers') as Record<string, string>,
+    ancestorOutputs: jsonObjectOrNull(row.ancestor_outputs, at, 'ancestor_outputs'),
   });
 }
 
@@ -389,17 +413,17 @@ export interface SummaryRow {
   outputs: string;
 }
 
-export function summaryFromRow(row: SummaryRow): StageSummary {
-  const where = `stage ${row.id}`;
+export function summaryFromRow(row: SummaryRow, workflowId: string | null = null): StageSummary {
+  const at: RowLocation = { table: 'stage_executions', rowId: row.id, workflowId };
   return {
     id: row.id,
     refId: row.ref_id,
-    status: status(row.status, where),
+    status: status(row.status, at),
     requisiteStageRefIds: row.requisite_stage_ref_ids ?? [],
     parentStageId: row.parent_stage_id,
-    syntheticStageOwner: row.synthetic_stage_owner as SyntheticStageOwner | null,
-    context: jsonObject(row.context, `context of ${where}`),
-    outputs: jsonObject(row.outputs, `outputs of ${where}`),
+    syntheticStageOwner: row.synthetic_stage_owner === null ? null : oneOf(row.synthetic_stage_owner, SyntheticStageOwner, at, 'synthetic_stage_owner'),
+    context: jsonObject(row.context, at, 'context'),
+    outputs: jsonObject(row.outputs, at, 'outputs'),
   };
 }
 

@@ -1,5 +1,5 @@
 import { type StageExecution, type StageSummary, StageNotFoundError, Transaction, type Workflow, type WorkflowQuery, type WorkflowStore, WorkflowNotFoundError } from '@stabilize/core';
-import { and, asc, count, eq, gt, gte, inArray, isNull, or, type SQL, sql as rawSql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, gte, inArray, isNull, lt, or, type SQL, sql as rawSql } from 'drizzle-orm';
 import { PgDialect, QueryBuilder } from 'drizzle-orm/pg-core';
 import { PgBackend, type PostgresOptions, statementName } from './backend.js';
 import { commitTransaction } from './commit.js';
@@ -71,6 +71,7 @@ export class PostgresWorkflowStore implements WorkflowStore {
       downstream: `${stageSelect} WHERE s.id IN (SELECT r.stage_id FROM ${t.requisites} r WHERE r.execution_id = $1 AND r.requisite_ref_id = $2) ORDER BY s.position`,
       synthetic: `${stageSelect} WHERE s.parent_stage_id = $1 ORDER BY s.position`,
       summaries: `SELECT id, ref_id, status, requisite_stage_ref_ids, parent_stage_id, synthetic_stage_owner, context, outputs FROM ${t.stages} WHERE execution_id = $1 ORDER BY position`,
+      summariesOf: `SELECT execution_id, id, ref_id, status, requisite_stage_ref_ids, parent_stage_id, synthetic_stage_owner, context, outputs FROM ${t.stages} WHERE execution_id = ANY($1::text[]) ORDER BY execution_id, position`,
     };
   }
 
@@ -129,7 +130,16 @@ export class PostgresWorkflowStore implements WorkflowStore {
 
   async retrieveStageSummaries(workflowId: string): Promise<StageSummary[]> {
     const sql = await this.sql();
-    return (await this.rows<SummaryRow & Record<string, unknown>>(sql.summaries, [workflowId], 'retrieveStageSummaries')).map(summaryFromRow);
+    return (await this.rows<SummaryRow & Record<string, unknown>>(sql.summaries, [workflowId], 'retrieveStageSummaries')).map((row) => summaryFromRow(row, workflowId));
+  }
+
+  async retrieveStageSummariesFor(workflowIds: readonly string[]): Promise<Map<string, StageSummary[]>> {
+    const out = new Map<string, StageSummary[]>(workflowIds.map((id) => [id, []]));
+    if (workflowIds.length === 0) return out;
+    const sql = await this.sql();
+    const rows = await this.rows<SummaryRow & { execution_id: string } & Record<string, unknown>>(sql.summariesOf, [[...new Set(workflowIds)]], 'retrieveStageSummariesFor');
+    for (const row of rows) out.get(row.execution_id)?.push(summaryFromRow(row, row.execution_id));
+    return out;
   }
 
   private async tables(): Promise<StabilizeTables> {
@@ -145,7 +155,7 @@ export class PostgresWorkflowStore implements WorkflowStore {
     if (query.statuses !== undefined) conditions.push(query.statuses.length === 0 ? rawSql`false` : inArray(w.status, query.statuses));
     if (query.startedAfter !== undefined) conditions.push(or(isNull(w.startTime), gte(w.startTime, query.startedAfter)));
     // Ids compare in code-point order (the column is COLLATE "C"), as in the in-memory reference.
-    if (query.afterId !== undefined) conditions.push(gt(w.id, query.afterId));
+    if (query.afterId !== undefined) conditions.push(query.order === 'desc' ? lt(w.id, query.afterId) : gt(w.id, query.afterId));
     return and(...conditions);
   }
 
@@ -162,7 +172,7 @@ export class PostgresWorkflowStore implements WorkflowStore {
       .select()
       .from(w)
       .where(this.where(w, query))
-      .orderBy(asc(w.id))
+      .orderBy(query.order === 'desc' ? desc(w.id) : asc(w.id))
       .limit(query.limit ?? 100)
       .toSQL();
     // drizzle selects every column by its SQL name, so the raw rows map like any other.

@@ -109,7 +109,7 @@ export class SqliteQueue implements Queue {
             message = payloadToMessage(row.payload, 'queue_messages', row.id);
           } catch (error) {
             // A row no worker could ever handle must not block the queue: park it for inspection.
-            this.moveRow(row.id, (error as Error).message, now);
+            this.moveRow(row.id, `${(error as Error).name}: ${(error as Error).message}`, now);
             movedAny = true;
             continue;
           }

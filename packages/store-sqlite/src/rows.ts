@@ -1,8 +1,8 @@
 // Model <-> row conversion. Encoding happens before a transaction opens (so JSON work never holds
-// the write lock); decoding rejects anything the engine cannot trust with CorruptDataError naming
-// the table, the row and the column.
+// the write lock); decoding rejects anything the engine cannot trust with CorruptRowError naming
+// the table, the row, its workflow and the column.
 import {
-  CorruptDataError,
+  CorruptRowError,
   JoinType,
   type Message,
   parseJson,
@@ -196,20 +196,29 @@ const OWNERS = new Set<string>(Object.values(SyntheticStageOwner));
 const JOIN_TYPES = new Set<string>(Object.values(JoinType));
 const SPLIT_TYPES = new Set<string>(Object.values(SplitType));
 
-/** Decodes the columns of one row; every error names `table`, the row id and the column. */
+/** Decodes the columns of one row; every error is a CorruptRowError naming table, row, workflow and column. */
 class RowReader {
   constructor(
     private readonly table: string,
     private readonly id: string | number,
+    private readonly workflowId: string | null = null,
   ) {}
 
-  private where(column: string): string {
-    return `${this.table} row ${this.id} (column ${column})`;
+  corrupt(column: string, problem: string, cause?: unknown): CorruptRowError {
+    return new CorruptRowError({ table: this.table, rowId: String(this.id), workflowId: this.workflowId, column }, problem, cause === undefined ? undefined : { cause });
+  }
+
+  private parse(text: string | null, column: string, fallback: unknown): unknown {
+    try {
+      return parseJson<unknown>(text, `${this.table} row ${this.id} (column ${column})`, fallback);
+    } catch (error) {
+      throw this.corrupt(column, `malformed JSON (${(error as { cause?: Error }).cause?.message ?? (error as Error).message})`, error);
+    }
   }
 
   object(text: string | null, column: string): Record<string, unknown> {
-    const value = parseJson<unknown>(text, this.where(column), {});
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new CorruptDataError(`Expected a JSON object in ${this.where(column)}`);
+    const value = this.parse(text, column, {});
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw this.corrupt(column, 'Expected a JSON object');
     return value as Record<string, unknown>;
   }
 
@@ -218,13 +227,13 @@ class RowReader {
   }
 
   strings(text: string | null, column: string): string[] {
-    const value = parseJson<unknown>(text, this.where(column), []);
-    if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw new CorruptDataError(`Expected a JSON array of strings in ${this.where(column)}`);
+    const value = this.parse(text, column, []);
+    if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw this.corrupt(column, 'Expected a JSON array of strings');
     return value as string[];
   }
 
   oneOf<T extends string>(value: string, allowed: ReadonlySet<string>, column: string): T {
-    if (!allowed.has(value)) throw new CorruptDataError(`Unknown value '${value}' in ${this.where(column)}`);
+    if (!allowed.has(value)) throw this.corrupt(column, `Unknown value '${value}'`);
     return value as T;
   }
 
@@ -238,7 +247,7 @@ class RowReader {
 }
 
 export function rowToWorkflow(row: WorkflowRow): Workflow {
-  const r = new RowReader('pipeline_executions', row.id);
+  const r = new RowReader('pipeline_executions', row.id, row.id);
   return new Workflow({
     id: row.id,
     type: r.oneOf<WorkflowType>(row.type, WORKFLOW_TYPES, 'type'),
@@ -264,8 +273,8 @@ export function rowToWorkflow(row: WorkflowRow): Workflow {
   });
 }
 
-export function rowToTask(row: TaskRow): TaskExecution {
-  const r = new RowReader('task_executions', row.id);
+export function rowToTask(row: TaskRow, workflowId: string | null = null): TaskExecution {
+  const r = new RowReader('task_executions', row.id, workflowId);
   return new TaskExecution({
     id: row.id,
     name: row.name,
@@ -283,7 +292,7 @@ export function rowToTask(row: TaskRow): TaskExecution {
 }
 
 export function rowToStage(row: StageRow, tasks: TaskExecution[]): StageExecution {
-  const r = new RowReader('stage_executions', row.id);
+  const r = new RowReader('stage_executions', row.id, row.executionId);
   return new StageExecution({
     id: row.id,
     executionId: row.executionId,
@@ -319,8 +328,8 @@ export function rowToStage(row: StageRow, tasks: TaskExecution[]): StageExecutio
 
 export type SummaryRow = Pick<StageRow, 'id' | 'refId' | 'status' | 'requisiteStageRefIds' | 'parentStageId' | 'syntheticStageOwner' | 'context' | 'outputs'>;
 
-export function rowToSummary(row: SummaryRow): StageSummary {
-  const r = new RowReader('stage_executions', row.id);
+export function rowToSummary(row: SummaryRow, workflowId: string | null = null): StageSummary {
+  const r = new RowReader('stage_executions', row.id, workflowId);
   return {
     id: row.id,
     refId: row.refId,
@@ -333,12 +342,13 @@ export function rowToSummary(row: SummaryRow): StageSummary {
   };
 }
 
-/** The message of a queue or DLQ row; CorruptDataError when it is not a JSON object with a `type`. */
-export function payloadToMessage(payload: string, table: string, id: number): Message {
-  const where = `${table} row ${id} (column payload)`;
-  const value = parseJson<unknown>(payload, where, null);
-  if (value === null || typeof value !== 'object' || Array.isArray(value) || typeof (value as { type?: unknown }).type !== 'string') {
-    throw new CorruptDataError(`Expected a message object with a string type in ${where}`);
-  }
-  return value as Message;
+/**
+ * The message of a queue or DLQ row; CorruptRowError when it is not a JSON object with a string
+ * `type`. An unknown type is decoded: the processor dead-letters it and marks its workflow.
+ */
+export function payloadToMessage(payload: string, table: string, id: number, workflowId: string | null = null): Message {
+  const r = new RowReader(table, id, workflowId);
+  const value = r.object(payload, 'payload');
+  if (typeof value.type !== 'string') throw r.corrupt('payload', 'Expected a message object with a string type');
+  return value as unknown as Message;
 }

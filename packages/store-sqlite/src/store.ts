@@ -25,7 +25,7 @@ import {
   type WorkflowStore,
 } from '@stabilize/core';
 import Database from 'better-sqlite3';
-import { and, asc, count, eq, gt, gte, inArray, isNull, or, type SQL, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, gte, inArray, isNull, lt, or, type SQL, sql } from 'drizzle-orm';
 import { acquireConnection, releaseConnection, type SqliteConnection } from './connection.js';
 import { writeEventRecords } from './events.js';
 import type { SqliteOptions } from './options.js';
@@ -79,6 +79,8 @@ export const STORE_SQL = {
   syntheticStages: `SELECT ${STAGE} FROM stage_executions WHERE parent_stage_id = ? ORDER BY position`,
   stageSummaries:
     'SELECT id, ref_id AS refId, status, requisite_stage_ref_ids AS requisiteStageRefIds, parent_stage_id AS parentStageId, synthetic_stage_owner AS syntheticStageOwner, context, outputs FROM stage_executions WHERE execution_id = ? ORDER BY position',
+  stageSummariesOf:
+    'SELECT execution_id AS executionId, id, ref_id AS refId, status, requisite_stage_ref_ids AS requisiteStageRefIds, parent_stage_id AS parentStageId, synthetic_stage_owner AS syntheticStageOwner, context, outputs FROM stage_executions WHERE execution_id IN (SELECT value FROM json_each(?)) ORDER BY execution_id, position',
   tasksOfStage: `SELECT ${TASK} FROM task_executions WHERE stage_id = ? ORDER BY position`,
   tasksOfStages: `SELECT ${TASK} FROM task_executions WHERE stage_id IN (SELECT value FROM json_each(?)) ORDER BY stage_id, position`,
   tasksOfWorkflow: `SELECT ${selectList(taskExecutions, 't')} FROM stage_executions s JOIN task_executions t ON t.stage_id = s.id WHERE s.execution_id = ? ORDER BY t.stage_id, t.position`,
@@ -222,7 +224,7 @@ export class SqliteWorkflowStore implements WorkflowStore {
   async retrieve(workflowId: string): Promise<Workflow> {
     return this.open().read(() => {
       const workflow = this.workflowRow(workflowId);
-      const tasks = groupTasks(this.run(STORE_SQL.tasksOfWorkflow).all(workflowId) as TaskRow[]);
+      const tasks = groupTasks(this.run(STORE_SQL.tasksOfWorkflow).all(workflowId) as TaskRow[], workflowId);
       for (const row of this.run(STORE_SQL.stagesOfWorkflow).all(workflowId) as StageRow[]) workflow.stages.push(rowToStage(row, tasks.get(row.id) ?? []));
       return workflow;
     });
@@ -244,7 +246,7 @@ export class SqliteWorkflowStore implements WorkflowStore {
   async retrieveStage(stageId: string): Promise<StageExecution> {
     const row = this.run(STORE_SQL.stageById).get(stageId) as StageRow | undefined;
     if (!row) throw new StageNotFoundError(stageId);
-    return rowToStage(row, (this.run(STORE_SQL.tasksOfStage).all(stageId) as TaskRow[]).map(rowToTask));
+    return rowToStage(row, (this.run(STORE_SQL.tasksOfStage).all(stageId) as TaskRow[]).map((task) => rowToTask(task, row.executionId)));
   }
 
   async retrieveStagesByRefIds(workflowId: string, refIds: readonly string[]): Promise<StageExecution[]> {
@@ -264,12 +266,21 @@ export class SqliteWorkflowStore implements WorkflowStore {
   private stagesWithTasks(query: string, ...params: unknown[]): StageExecution[] {
     const rows = this.run(query).all(...params) as StageRow[];
     if (rows.length === 0) return [];
-    const tasks = groupTasks(this.run(STORE_SQL.tasksOfStages).all(JSON.stringify(rows.map((r) => r.id))) as TaskRow[]);
+    const tasks = groupTasks(this.run(STORE_SQL.tasksOfStages).all(JSON.stringify(rows.map((r) => r.id))) as TaskRow[], rows[0]!.executionId);
     return rows.map((row) => rowToStage(row, tasks.get(row.id) ?? []));
   }
 
   async retrieveStageSummaries(workflowId: string): Promise<StageSummary[]> {
-    return (this.run(STORE_SQL.stageSummaries).all(workflowId) as SummaryRow[]).map(rowToSummary);
+    return (this.run(STORE_SQL.stageSummaries).all(workflowId) as SummaryRow[]).map((row) => rowToSummary(row, workflowId));
+  }
+
+  async retrieveStageSummariesFor(workflowIds: readonly string[]): Promise<Map<string, StageSummary[]>> {
+    const out = new Map<string, StageSummary[]>(workflowIds.map((id) => [id, []]));
+    if (workflowIds.length === 0) return out;
+    for (const row of this.run(STORE_SQL.stageSummariesOf).all(JSON.stringify([...new Set(workflowIds)])) as Array<SummaryRow & { executionId: string }>) {
+      out.get(row.executionId)?.push(rowToSummary(row, row.executionId));
+    }
+    return out;
   }
 
   private where(query: WorkflowQuery): SQL | undefined {
@@ -279,7 +290,7 @@ export class SqliteWorkflowStore implements WorkflowStore {
     if (query.pipelineConfigId !== undefined) conditions.push(eq(t.pipelineConfigId, query.pipelineConfigId));
     if (query.statuses !== undefined) conditions.push(query.statuses.length > 0 ? inArray(t.status, query.statuses) : sql`0 = 1`);
     if (query.startedAfter !== undefined) conditions.push(or(isNull(t.startTime), gte(t.startTime, query.startedAfter))!);
-    if (query.afterId !== undefined) conditions.push(gt(t.id, query.afterId));
+    if (query.afterId !== undefined) conditions.push(query.order === 'desc' ? lt(t.id, query.afterId) : gt(t.id, query.afterId));
     return and(...conditions);
   }
 
@@ -293,7 +304,7 @@ export class SqliteWorkflowStore implements WorkflowStore {
       .orm.select()
       .from(pipelineExecutions)
       .where(this.where(query))
-      .orderBy(asc(pipelineExecutions.id))
+      .orderBy(query.order === 'desc' ? desc(pipelineExecutions.id) : asc(pipelineExecutions.id))
       .limit(query.limit ?? 100)
       .all();
     return rows.map(rowToWorkflow);
@@ -539,12 +550,12 @@ export class SqliteWorkflowStore implements WorkflowStore {
 }
 
 /** Task rows (ordered by stage, position) grouped by stage id. */
-function groupTasks(rows: TaskRow[]): Map<string, TaskExecution[]> {
+function groupTasks(rows: TaskRow[], workflowId: string | null = null): Map<string, TaskExecution[]> {
   const byStage = new Map<string, TaskExecution[]>();
   for (const row of rows) {
     let list = byStage.get(row.stageId);
     if (!list) byStage.set(row.stageId, (list = []));
-    list.push(rowToTask(row));
+    list.push(rowToTask(row, workflowId));
   }
   return byStage;
 }

@@ -145,7 +145,7 @@ describe('SqliteQueue', () => {
     const [letter] = await queue.listDeadLetters();
     expect(letter!.message).toBeNull();
     expect(letter!.payload).toBe('{oops');
-    expect(letter!.error).toMatch(/Malformed JSON in queue_messages row \d+/);
+    expect(letter!.error).toMatch(/^CorruptRowError: Corrupt row: queue_messages row \d+ \(column payload\): malformed JSON/);
     expect(await queue.replayDeadLetter(letter!.id)).toBe(false);
   });
 

@@ -2,6 +2,7 @@ import {
   ClaimBlockedError,
   ConcurrencyError,
   CorruptDataError,
+  CorruptRowError,
   LeaseLostError,
   ManualClock,
   Messages,
@@ -498,14 +499,16 @@ describe('SqliteWorkflowStore', () => {
   });
 
   describe('corrupt rows', () => {
-    it('malformed JSON or an unknown status raise CorruptDataError naming table, row and column', async () => {
+    it('malformed JSON or an unknown status raise CorruptRowError naming table, row, workflow and column', async () => {
       const w = fullWorkflow();
       await backend.store.store(w);
       const db = backend.store.database;
       const stageId = w.stages[0]!.id;
       db.prepare('UPDATE stage_executions SET context = ? WHERE id = ?').run('{not json', stageId);
       await expect(backend.store.retrieveStage(stageId)).rejects.toBeInstanceOf(CorruptDataError);
-      await expect(backend.store.retrieveStage(stageId)).rejects.toThrow(new RegExp(`stage_executions row ${stageId} \\(column context\\)`));
+      await expect(backend.store.retrieveStage(stageId)).rejects.toThrow(new RegExp(`^Corrupt row: stage_executions row ${stageId} of workflow ${w.id} \\(column context\\): malformed JSON`));
+      await expect(backend.store.retrieveStage(stageId)).rejects.toMatchObject({ table: 'stage_executions', rowId: stageId, workflowId: w.id, column: 'context' });
+      await expect(backend.store.retrieveStage(stageId)).rejects.toBeInstanceOf(CorruptRowError);
       await expect(backend.store.retrieve(w.id)).rejects.toBeInstanceOf(CorruptDataError);
       db.prepare('UPDATE stage_executions SET context = ? WHERE id = ?').run('[1, 2]', stageId);
       await expect(backend.store.retrieveStageSummaries(w.id)).rejects.toThrow(/Expected a JSON object/);
@@ -513,11 +516,11 @@ describe('SqliteWorkflowStore', () => {
 
       const taskId = w.stages[0]!.tasks[0]!.id;
       db.prepare("UPDATE task_executions SET status = 'WEIRD' WHERE id = ?").run(taskId);
-      await expect(backend.store.retrieveStage(stageId)).rejects.toThrow(new RegExp(`Unknown value 'WEIRD' in task_executions row ${taskId} \\(column status\\)`));
+      await expect(backend.store.retrieveStage(stageId)).rejects.toThrow(new RegExp(`task_executions row ${taskId} of workflow ${w.id} \\(column status\\): Unknown value 'WEIRD'`));
       db.prepare("UPDATE task_executions SET status = 'RUNNING'").run();
 
       db.prepare("UPDATE pipeline_executions SET status = 'DONE'").run();
-      await expect(backend.store.retrieveWorkflowOnly(w.id)).rejects.toThrow(new RegExp(`pipeline_executions row ${w.id} \\(column status\\)`));
+      await expect(backend.store.retrieveWorkflowOnly(w.id)).rejects.toThrow(new RegExp(`pipeline_executions row ${w.id} of workflow ${w.id} \\(column status\\)`));
       await expect(backend.store.listWorkflows({})).rejects.toBeInstanceOf(CorruptDataError);
       db.prepare("UPDATE pipeline_executions SET status = 'RUNNING', trigger = '{\"__proto__\": {\"polluted\": 1}, \"type\": \"t\"}'").run();
       const loaded = await backend.store.retrieveWorkflowOnly(w.id);

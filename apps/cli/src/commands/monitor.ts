@@ -34,9 +34,10 @@ export function registerMonitorCommand(program: Command, ctx: CommandContext): v
     .addHelpText(
       'after',
       `
-Keys: ↑↓/j k move · g/G first/last · Enter/space expand · f follow · s status filter
-      / text filter · a application filter · c cancel (typed reason) · p pause · r resume
-      R restart a stage · S signal a stage · ? help · q or Ctrl-C quit
+Keys: ↑↓/j k move · g/G first/last · Enter/space details pane · J/K D/U scroll it
+      f follow · e next failed · s status filter · / text filter · a application filter
+      +/- refresh faster/slower · y copy id · c cancel (typed reason) · p pause · r resume
+      R restart a stage · S signal a stage · ? help overlay · q or Ctrl-C quit
 Every action asks for confirmation (y/n). The password of the URL is never shown.
 
 Examples:

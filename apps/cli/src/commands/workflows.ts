@@ -54,7 +54,7 @@ export function registerWorkflowCommands(program: Command, ctx: CommandContext):
 
   command(
     'list',
-    'List workflows (id, application, name, status, start and end), oldest first',
+    'List workflows (id, application, name, status, start and end), newest first',
     `  $ stabilize list --db-url sqlite:///app.db
   $ stabilize list --status running --status failed_continue --application shop
   $ stabilize list --status terminal,canceled --limit 10 --json`,
@@ -62,9 +62,11 @@ export function registerWorkflowCommands(program: Command, ctx: CommandContext):
     .option('--status <status>', 'only this status (repeatable or comma-separated: running, succeeded, terminal, ...)', collect)
     .option('--application <name>', 'only this application')
     .option('--limit <n>', 'at most n workflows (default 50)', positiveInt)
-    .action((opts: Common & { status?: string[]; application?: string; limit?: number }) =>
+    .option('--oldest-first', 'oldest first instead of newest first')
+    .action((opts: Common & { status?: string[]; application?: string; limit?: number; oldestFirst?: boolean }) =>
       withDb(opts, (b) =>
         listCommand(b, ctx.output, {
+          ...(opts.oldestFirst ? { order: 'asc' } : {}),
           ...(opts.status ? { status: opts.status } : {}),
           ...(opts.application ? { application: opts.application } : {}),
           ...(opts.limit ? { limit: opts.limit } : {}),

@@ -135,6 +135,19 @@ export class InMemoryDatabase {
 const copyWorkflowRow = (w: Workflow) =>
   new Workflow({ ...w, stages: [], context: structuredClone(w.context), trigger: structuredClone(w.trigger), paused: w.paused ? { ...w.paused } : null });
 
+function summaryOf(s: StageExecution): StageSummary {
+  return {
+    id: s.id,
+    refId: s.refId,
+    status: s.status,
+    requisiteStageRefIds: [...s.requisiteStageRefIds],
+    parentStageId: s.parentStageId,
+    syntheticStageOwner: s.syntheticStageOwner,
+    context: structuredClone(s.context),
+    outputs: structuredClone(s.outputs),
+  };
+}
+
 export class InMemoryWorkflowStore implements WorkflowStore {
   readonly db: InMemoryDatabase;
 
@@ -214,20 +227,16 @@ export class InMemoryWorkflowStore implements WorkflowStore {
   }
 
   async retrieveStageSummaries(workflowId: string): Promise<StageSummary[]> {
-    return this.stagesOf(workflowId).map((s) => ({
-      id: s.id,
-      refId: s.refId,
-      status: s.status,
-      requisiteStageRefIds: [...s.requisiteStageRefIds],
-      parentStageId: s.parentStageId,
-      syntheticStageOwner: s.syntheticStageOwner,
-      context: structuredClone(s.context),
-      outputs: structuredClone(s.outputs),
-    }));
+    return this.stagesOf(workflowId).map(summaryOf);
+  }
+
+  async retrieveStageSummariesFor(workflowIds: readonly string[]): Promise<Map<string, StageSummary[]>> {
+    return new Map(workflowIds.map((id) => [id, this.stagesOf(id).map(summaryOf)]));
   }
 
   private matching(query: WorkflowQuery): Workflow[] {
     const statuses = query.statuses ? new Set(query.statuses) : null;
+    const desc = query.order === 'desc';
     return [...this.db.workflows.values()]
       .filter(
         (w) =>
@@ -235,9 +244,9 @@ export class InMemoryWorkflowStore implements WorkflowStore {
           (query.pipelineConfigId === undefined || w.pipelineConfigId === query.pipelineConfigId) &&
           (statuses === null || statuses.has(w.status)) &&
           (query.startedAfter === undefined || w.startTime === null || w.startTime >= query.startedAfter) &&
-          (query.afterId === undefined || w.id > query.afterId),
+          (query.afterId === undefined || (desc ? w.id < query.afterId : w.id > query.afterId)),
       )
-      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0) * (desc ? -1 : 1));
   }
 
   async countWorkflows(query: WorkflowQuery): Promise<number> {

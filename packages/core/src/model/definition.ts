@@ -109,10 +109,25 @@ export function workflowFromDefinition(input: unknown): Workflow {
   const def = input as unknown as WorkflowDefinition;
   if (!Array.isArray(def.stages)) throw new ValidationError('definition.stages must be a list');
   if (def.stages.length > DEFINITION_LIMITS.maxStages) throw new ValidationError(`definition.stages has more than ${DEFINITION_LIMITS.maxStages} stages`);
+  // assertJsonObject proved it serializable (no cycles, BigInts or functions).
+  const bytes = Buffer.byteLength(JSON.stringify(input), 'utf8');
+  if (bytes > DEFINITION_LIMITS.maxDefinitionBytes) throw new ValidationError(`definition is ${bytes} bytes of JSON, more than ${DEFINITION_LIMITS.maxDefinitionBytes}`);
+  if (def.context !== undefined && !isObject(def.context)) throw new ValidationError('definition.context must be an object');
   if (def.trigger !== undefined) {
     if (!isObject(def.trigger)) throw new ValidationError('definition.trigger must be an object');
     checkKeys(def.trigger, TRIGGER_KEYS, 'definition.trigger');
+    str(def.trigger.type, 'definition.trigger.type', true);
+    str(def.trigger.user, 'definition.trigger.user', true);
+    for (const key of ['parameters', 'payload'] as const) {
+      if (def.trigger[key] !== undefined && !isObject(def.trigger[key])) throw new ValidationError(`definition.trigger.${key} must be an object`);
+    }
+    if (def.trigger.artifacts !== undefined && !Array.isArray(def.trigger.artifacts)) throw new ValidationError('definition.trigger.artifacts must be a list');
   }
+  for (const key of ['limitConcurrent', 'keepWaitingPipelines'] as const) {
+    if (def[key] !== undefined && typeof def[key] !== 'boolean') throw new ValidationError(`definition.${key} must be true or false`);
+  }
+  const max = def.maxConcurrentExecutions;
+  if (max !== undefined && (!Number.isSafeInteger(max) || max < 0)) throw new ValidationError('definition.maxConcurrentExecutions must be a non-negative integer');
   const stages = def.stages.map((raw, i) => stageFromDefinition(raw, `definition.stages[${i}]`));
   return Workflow.create({
     application: str(def.application, 'definition.application')!,

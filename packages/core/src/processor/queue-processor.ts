@@ -1,11 +1,12 @@
 import { type Clock, ManualClock, systemClock } from '../clock.js';
 import { StageDefinitionBuilderFactory } from '../builders/stage-definition-builder.js';
-import { ConcurrencyError, ConfigurationError, errorMessage, LeaseLostError } from '../errors.js';
+import { ConcurrencyError, ConfigurationError, CorruptDataError, errorMessage, LeaseLostError, TransientError } from '../errors.js';
 import { type EventRecorder, noopEventRecorder } from '../events/recorder.js';
 import { DEFAULT_HANDLER_CONFIG, type HandlerConfig } from '../handlers/config.js';
 import { type HandlerDeps, type Logger, RunningTasks, silentLogger } from '../handlers/deps.js';
 import { defaultHandlers, type Handler, type HandlerMap } from '../handlers/index.js';
 import type { Message, MessageType } from '../messages/messages.js';
+import { corruptMessageError, quarantineCorrupt } from './corrupt.js';
 import type { Delivery, Queue, WorkflowStore } from '../store/interfaces.js';
 import type { Transaction } from '../store/transaction.js';
 import { TaskRegistry } from '../task/registry.js';
@@ -38,6 +39,55 @@ export interface QueueProcessorOptions {
   recoveryMaxAgeMs?: number;
 }
 
+export interface StopOptions {
+  /**
+   * Longest wait for in-flight messages, in ms. When it passes, the messages still in flight are
+   * handed back to the queue (deliverable at once to any worker) and `stop()` returns; their
+   * handlers' late commits are refused (`LeaseLostError`), so the work is redone exactly once
+   * elsewhere. A task body still running then is abandoned (at-least-once, like a crash).
+   * Default: no limit (wait for every in-flight message).
+   */
+  timeoutMs?: number;
+}
+
+export interface StopResult {
+  /** In-flight messages that finished during the stop. */
+  finished: number;
+  /** Messages handed back to the queue: claimed but not started, or still running at `timeoutMs`. */
+  handedBack: number;
+  /** Whether `timeoutMs` passed before the in-flight messages finished. */
+  timedOut: boolean;
+}
+
+export interface ShutdownHandlerOptions {
+  /** Signals that start a graceful stop. Default SIGTERM and SIGINT. */
+  signals?: NodeJS.Signals[];
+  /** Bound of the graceful stop (see `StopOptions.timeoutMs`). Default 30 s. */
+  timeoutMs?: number;
+  /** Called after the processor stopped (close stores and queues here). */
+  onStopped?: (result: StopResult) => void | Promise<void>;
+  /** Exit the process (code 0) after `onStopped`. Default true. A second signal exits with 1 at once. */
+  exit?: boolean;
+}
+
+/** First and longest wait of the worker loop while the queue or store keeps failing. */
+const OUTAGE_MIN_BACKOFF_MS = 100;
+const OUTAGE_MAX_BACKOFF_MS = 5_000;
+/** While busy, a running worker still polls this often (see `pollNeeded`). */
+const FAIRNESS_POLL_MS = 50;
+
+const sleepUnlessAborted = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+
 export interface ProcessAllOptions {
   /** Wall-clock budget; the drain stops (without error) when it runs out. Default 60 s. */
   timeoutMs?: number;
@@ -50,6 +100,8 @@ export interface ProcessAllOptions {
  */
 export class QueueProcessor {
   readonly deps: HandlerDeps;
+  /** The store without the tracking wrapper (for marking a workflow whose rows are corrupt). */
+  private readonly backingStore: WorkflowStore;
   private readonly handlers: HandlerMap = defaultHandlers();
   private readonly maxWorkers: number;
   private readonly maxConcurrentTasks: number;
@@ -58,6 +110,10 @@ export class QueueProcessor {
   private readonly idlePollMs: number;
   private readonly consumed = new Set<string>();
   private readonly inFlight = new Map<string, Promise<void>>();
+  /** The delivery of each in-flight message (to hand it back when a bounded stop runs out). */
+  private readonly inFlightDeliveries = new Map<string, Delivery>();
+  /** Deliveries handed back by a bounded stop while their handler still ran. */
+  private readonly abandoned = new Set<string>();
   private handlerCount = 0;
   private taskCount = 0;
   private running = false;
@@ -71,6 +127,16 @@ export class QueueProcessor {
   private stepping = false;
   private localWaiters: Array<() => void> = [];
 
+  /** The queue's next wake-up (a signal or `maxWaitMs`); afterwards the worker polls. One wait at a time. */
+  private queueWake(signal: AbortSignal, maxWaitMs = FAIRNESS_POLL_MS): Promise<void> {
+    const settle = () => {
+      this.pollNeeded = true;
+      this.wake = null;
+    };
+    this.wake ??= this.queue.waitForMessages(maxWaitMs, signal).then(settle, settle);
+    return this.wake;
+  }
+
   /** Resolves when this worker's own commits hand it new deliveries (the fast path). */
   private localWork(): Promise<void> {
     if (this.local.length > 0) return Promise.resolve();
@@ -83,6 +149,19 @@ export class QueueProcessor {
     for (const wake of waiters) wake();
   }
   private lastPoll = 0;
+  /**
+   * A running worker polls only when something may be waiting for it: at start, after the queue
+   * signalled new messages (LISTEN/NOTIFY, an in-process push, a foreign SQLite commit), after a
+   * full batch, and every FAIRNESS_POLL_MS while busy (delayed messages, expired leases). Its own
+   * follow-up messages reach it through the fast path, so a busy chain costs no polls.
+   */
+  private pollNeeded = true;
+  /** The pending queue wake-up a busy worker races its handlers against (one at a time). */
+  private wake: Promise<void> | null = null;
+  /** A handler failed with a TransientError (store or queue down) and none succeeded since. */
+  private storeFailing = false;
+  /** A poll succeeded since the worker loop's last failure. */
+  private polledSinceFailure = false;
   private processed = 0;
   private readonly recovery: WorkflowRecovery;
   private readonly recoverOnStart: boolean;
@@ -98,6 +177,7 @@ export class QueueProcessor {
   ) {
     if (!options?.store) throw new ConfigurationError('QueueProcessor needs a store');
     const store = options.store;
+    this.backingStore = store;
     const consumed = this.consumed;
     const recorder = options.recorder ?? noopEventRecorder;
     // Handlers see the store through this wrapper, which lets the event recorder see each
@@ -245,6 +325,7 @@ export class QueueProcessor {
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.stopping = false;
     this.stopController = new AbortController();
     const signal = this.stopController.signal;
     if (this.recoveryIntervalMs > 0) {
@@ -254,42 +335,139 @@ export class QueueProcessor {
     const initialRecovery = this.recoverOnStart ? this.runRecovery() : Promise.resolve([]);
     this.loop = (async () => {
       await initialRecovery;
+      // While the queue or store fails (e.g. the database is down), back off exponentially (with
+      // jitter) and log once when the outage starts and once when it ends, not once per attempt.
+      let failures = 0;
+      let outageStartedAt = 0;
+      const recovered = () => {
+        if (failures === 0) return;
+        this.deps.logger.info('Queue reachable again; worker resumed', { outageMs: Math.round(performance.now() - outageStartedAt), failedAttempts: failures });
+        failures = 0;
+      };
       while (!signal.aborted) {
         try {
           const claimed = await this.fill();
+          if (this.polledSinceFailure) recovered();
           if (claimed > 0) continue;
+          if (this.inFlight.size > 0) {
+            // Busy: a finishing handler, our own commits (fast path) or a queue signal moves us on;
+            // no database reads while we wait.
+            const wake = this.queueWake(signal);
+            if (this.atCapacity() || this.local.length > 0) await Promise.race([...this.inFlight.values(), wake]);
+            else await Promise.race([...this.inFlight.values(), this.localWork(), wake]);
+            continue;
+          }
           const next = await this.queue.nextDeliveryTime();
+          recovered();
           const now = this.deps.clock.now();
           const wait = next === null ? this.idlePollMs : Math.max(1, Math.min(next - now, this.idlePollMs));
-          if (this.inFlight.size > 0 && (this.atCapacity() || this.local.length > 0)) {
-            await Promise.race([...this.inFlight.values(), this.queue.waitForMessages(wait, signal)]);
-          } else {
-            await Promise.race([this.localWork(), this.queue.waitForMessages(wait, signal)]);
-          }
+          await Promise.race([this.localWork(), this.queueWake(signal, wait)]);
         } catch (error) {
-          this.deps.logger.error('Worker loop error; retrying', { error: errorMessage(error) });
-          await this.deps.clock.sleep(Math.min(this.idlePollMs, 1000), signal);
+          if (signal.aborted) break;
+          failures++;
+          this.polledSinceFailure = false;
+          if (failures === 1) {
+            outageStartedAt = performance.now();
+            this.deps.logger.error('Queue unavailable; worker backing off and retrying', { error: errorMessage(error) });
+          }
+          const backoff = Math.min(OUTAGE_MAX_BACKOFF_MS, OUTAGE_MIN_BACKOFF_MS * 2 ** Math.min(failures - 1, 16));
+          await sleepUnlessAborted(backoff * (0.8 + Math.random() * 0.4), signal);
         }
       }
     })();
   }
 
-  /** Stops claiming new messages and waits for the in-flight ones to finish (graceful shutdown). */
-  async stop(): Promise<void> {
-    if (!this.running) return;
+  /**
+   * Stops claiming new messages and waits for the in-flight ones to finish (graceful shutdown);
+   * claimed messages that did not start yet are handed back at once. With `timeoutMs`, messages
+   * still in flight when it passes are handed back too (see `StopOptions`).
+   */
+  async stop(options: StopOptions = {}): Promise<StopResult> {
+    const result: StopResult = { finished: 0, handedBack: 0, timedOut: false };
+    if (!this.running) return result;
     this.stopping = true;
     this.stopController?.abort();
     if (this.recoveryTimer) clearInterval(this.recoveryTimer);
     this.recoveryTimer = null;
-    await this.loop;
-    await Promise.allSettled([...this.inFlight.values()]);
+    const inFlightAtStop = new Set(this.inFlight.keys());
+    const drained = (async () => {
+      await this.loop;
+      await Promise.allSettled([...this.inFlight.values()]);
+    })();
+    const timeoutMs = options.timeoutMs;
+    if (timeoutMs === undefined || !Number.isFinite(timeoutMs)) {
+      await drained;
+    } else {
+      let timer: NodeJS.Timeout | undefined;
+      const expired = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(true), Math.max(0, timeoutMs));
+      });
+      result.timedOut = await Promise.race([drained.then(() => false), expired]);
+      clearTimeout(timer);
+      if (result.timedOut) {
+        // Hand back what is still running: the lease is dropped, so the handler's commit is refused
+        // and any worker may take the message at once.
+        for (const [id, delivery] of this.inFlightDeliveries) {
+          this.abandoned.add(id);
+          if (await this.queue.reschedule(delivery, 0).catch(() => false)) result.handedBack++;
+        }
+        this.deps.logger.warn('Stop timed out; in-flight messages handed back', { timeoutMs, handedBack: result.handedBack });
+      }
+    }
+    for (const id of inFlightAtStop) if (!this.abandoned.has(id)) result.finished++;
     // Hand back what this worker claimed but did not start, so others can take it at once.
-    for (const delivery of this.local.splice(0)) await this.queue.reschedule(delivery, 0).catch(() => undefined);
+    for (const delivery of this.local.splice(0)) {
+      if (await this.queue.reschedule(delivery, 0).catch(() => false)) result.handedBack++;
+    }
     await this.deps.store.flush?.();
     this.wakeLocal();
     this.running = false;
-    this.stopping = false;
     this.loop = null;
+    if (result.timedOut) {
+      // Abandoned handlers may still commit (and be refused); keep the fast path off until they end.
+      void Promise.allSettled([...this.inFlight.values()]).then(() => {
+        if (!this.running) this.stopping = false;
+      });
+    } else {
+      this.stopping = false;
+    }
+    return result;
+  }
+
+  /**
+   * Stops this worker gracefully on SIGTERM / SIGINT: no new messages are claimed, in-flight ones
+   * finish (or are handed back after `timeoutMs`, default 30 s), claimed-but-unstarted ones are
+   * handed back, then `onStopped` runs and the process exits 0. A second signal exits at once
+   * with code 1. Returns a function that removes the handlers.
+   */
+  installShutdownHandlers(options: ShutdownHandlerOptions = {}): () => void {
+    const signals = options.signals ?? ['SIGTERM', 'SIGINT'];
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        this.deps.logger.error('Second shutdown signal; exiting without waiting', { signal });
+        process.exit(1);
+      }
+      stopping = true;
+      this.deps.logger.info('Shutdown signal received; stopping worker', { signal, inFlight: this.inFlight.size, timeoutMs });
+      void (async () => {
+        let code = 0;
+        try {
+          const result = await this.stop({ timeoutMs });
+          this.deps.logger.info('Worker stopped', { ...result });
+          await options.onStopped?.(result);
+        } catch (error) {
+          code = 1;
+          this.deps.logger.error('Graceful shutdown failed', { error: errorMessage(error) });
+        }
+        if (options.exit ?? true) process.exit(code);
+      })();
+    };
+    for (const signal of signals) process.on(signal, onSignal);
+    return () => {
+      for (const signal of signals) process.off(signal, onSignal);
+    };
   }
 
   /** How many more deliveries this worker may hold locally. */
@@ -309,21 +487,41 @@ export class QueueProcessor {
     // Poll when the fast path has nothing, and every few milliseconds regardless, so other
     // workflows' messages are not starved by a long chain this worker keeps feeding itself.
     const now = performance.now();
-    if (deliveries.length === 0 || (deliveries.length < free && now - this.lastPoll > 5)) {
+    const shouldPoll = this.running
+      ? deliveries.length < free && (this.pollNeeded || now - this.lastPoll > FAIRNESS_POLL_MS)
+      : deliveries.length === 0 || (deliveries.length < free && now - this.lastPoll > 5);
+    if (shouldPoll) {
       this.lastPoll = now;
-      deliveries.push(...(await this.queue.poll({ limit: free - deliveries.length, leaseMs: this.leaseMs })));
+      this.pollNeeded = false;
+      try {
+        const limit = free - deliveries.length;
+        const polled = await this.queue.poll({ limit, leaseMs: this.leaseMs });
+        if (polled.length === limit) this.pollNeeded = true; // more may be waiting
+        deliveries.push(...polled);
+        this.polledSinceFailure = true;
+      } catch (error) {
+        this.pollNeeded = true;
+        // Keep the deliveries this worker already holds: they are handled once the queue is back.
+        this.local.unshift(...deliveries);
+        throw error;
+      }
       // Commits that finished while we polled may have claimed messages for this worker.
       if (deliveries.length < free) deliveries.push(...this.local.splice(0, free - deliveries.length));
     }
     for (const delivery of deliveries) {
-      const promise = this.handle(delivery).finally(() => this.inFlight.delete(delivery.id));
+      const promise = this.handle(delivery).finally(() => {
+        this.inFlight.delete(delivery.id);
+        this.inFlightDeliveries.delete(delivery.id);
+        this.abandoned.delete(delivery.id);
+      });
       this.inFlight.set(delivery.id, promise);
+      this.inFlightDeliveries.set(delivery.id, delivery);
     }
     return deliveries.length;
   }
 
   private async handle(delivery: Delivery): Promise<void> {
-    const isTask = delivery.message.type === 'RunTask';
+    const isTask = (delivery.message as Partial<Message> | null)?.type === 'RunTask';
     if (isTask) this.taskCount++;
     else this.handlerCount++;
     const heartbeat = setInterval(() => {
@@ -331,15 +529,28 @@ export class QueueProcessor {
     }, Math.max(50, this.leaseMs / 2));
     heartbeat.unref?.();
     try {
-      const handler = this.handlers[delivery.message.type] as Handler | undefined;
-      if (!handler) throw new ConfigurationError(`No handler registered for ${delivery.message.type}`);
+      const handler = this.handlers[(delivery.message as Partial<Message> | null)?.type as MessageType] as Handler | undefined;
+      if (!handler) throw corruptMessageError(delivery) ?? new ConfigurationError(`No handler registered for ${delivery.message.type}`);
       await this.withTaskSlot(isTask, () => handler(this.deps, { message: delivery.message, delivery }));
       if (!this.consumed.delete(delivery.id)) await this.queue.ack(delivery);
       this.processed++;
+      this.storeFailing = false;
     } catch (error) {
       this.consumed.delete(delivery.id);
       if (error instanceof LeaseLostError) return; // another worker owns the message now
-      this.deps.logger.warn('Handler failed; message rescheduled', { type: delivery.message.type, attempts: delivery.attempts, error: errorMessage(error) });
+      // Data no retry can fix: its workflow ends TERMINAL, the message goes to the dead letters.
+      if (error instanceof CorruptDataError) return void (await quarantineCorrupt(this.deps, this.queue, this.backingStore, delivery, error));
+      if (this.abandoned.has(delivery.id)) return; // handed back by a bounded stop
+      const fields = { type: delivery.message.type, attempts: delivery.attempts, error: errorMessage(error) };
+      if (error instanceof TransientError && !(error instanceof ConcurrencyError)) {
+        // The store or queue is failing (e.g. the database is down): every in-flight handler fails
+        // alike, so say it once per outage; the worker loop logs when the queue is back.
+        if (this.storeFailing) this.deps.logger.debug('Handler failed; message rescheduled', fields);
+        else this.deps.logger.warn('Handler failed (store unavailable); message rescheduled. Further failures of this outage are logged at debug level', fields);
+        this.storeFailing = true;
+      } else {
+        this.deps.logger.warn('Handler failed; message rescheduled', fields);
+      }
       const delay = error instanceof ConcurrencyError ? Math.min(this.retryDelayMs, 100) : this.retryDelayMs;
       await this.queue.reschedule(delivery, delay, `${(error as Error)?.name ?? 'Error'}: ${errorMessage(error)}`).catch(() => undefined);
       if (!(error instanceof ConcurrencyError)) this.firstError ??= error;

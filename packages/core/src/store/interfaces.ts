@@ -23,8 +23,16 @@ export interface WorkflowQuery {
   /** Only workflows whose start time is at or after this instant (or that never started). */
   startedAfter?: number;
   limit?: number;
-  /** Return workflows whose id is greater than this (keyset pagination). */
+  /**
+   * Keyset pagination: only workflows after this id in the requested order (ids greater than it
+   * with `order: 'asc'`, smaller with `order: 'desc'`).
+   */
   afterId?: string;
+  /**
+   * Order by id, which is creation order (ids are monotonic ULIDs): `'asc'` (default) oldest first,
+   * `'desc'` newest first.
+   */
+  order?: 'asc' | 'desc';
 }
 
 /**
@@ -48,9 +56,14 @@ export interface WorkflowStore {
   retrieveSyntheticStages(parentStageId: string): Promise<StageExecution[]>;
   /** Summaries of every stage of a workflow, in creation order. */
   retrieveStageSummaries(workflowId: string): Promise<StageSummary[]>;
+  /**
+   * Summaries of every stage of several workflows in one query (dashboards): a map from each
+   * requested workflow id to its stages in creation order; unknown ids map to an empty list.
+   */
+  retrieveStageSummariesFor(workflowIds: readonly string[]): Promise<Map<string, StageSummary[]>>;
   /** Number of workflows with this pipelineConfigId in the given status. */
   countWorkflows(query: WorkflowQuery): Promise<number>;
-  /** Workflow rows (without stages) matching the query, ordered by id. */
+  /** Workflow rows (without stages) matching the query, ordered by id (`query.order`, default ascending). */
   listWorkflows(query: WorkflowQuery): Promise<Workflow[]>;
   /** Applies every change of the transaction atomically. Throws ConcurrencyError on a version conflict. */
   commit(tx: Transaction): Promise<void>;

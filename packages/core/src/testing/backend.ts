@@ -10,7 +10,24 @@ export interface BackendUnderTest {
   events?: EventStore;
   /** Releases connections and deletes whatever the backend created. */
   close(): Promise<void>;
+  /**
+   * Writes a bad value straight into the backend's storage, past every encoder (the corruption
+   * scenarios, issue 11). Without it those scenarios are skipped.
+   */
+  corrupt?(target: CorruptionTarget): Promise<void>;
 }
+
+/**
+ * One value to spoil. JSON columns get malformed JSON where the storage type allows it (SQLite
+ * text), else a JSON value of the wrong shape (PostgreSQL `jsonb`: a string where an object
+ * belongs); status columns get `'BOGUS_STATUS'`. Messages: every queued message of the workflow
+ * gets a payload that is not a message object (`malformed`) or the type `'NoSuchMessage'`.
+ */
+export type CorruptionTarget =
+  | { kind: 'workflow'; workflowId: string; column: 'context' | 'trigger' | 'status' }
+  | { kind: 'stage'; stageId: string; column: 'context' | 'outputs' | 'status' }
+  | { kind: 'task'; taskId: string; column: 'status' }
+  | { kind: 'message'; workflowId: string; problem: 'malformed' | 'unknown-type' };
 
 export interface BackendFactory {
   /** Shown in test names, e.g. 'sqlite-file'. */

@@ -11,10 +11,11 @@ import { recoveryScenarios } from './suite-recovery.js';
 import { goldenScenarios } from './suite-golden.js';
 import { eventScenarios } from './suite-events.js';
 import { reliabilityScenarios } from './suite-reliability.js';
+import { corruptionScenarios } from './suite-corruption.js';
 import { patternScenarios, patternUnitScenarios } from './suite-patterns.js';
 import { patternWcpScenarios } from './suite-patterns-wcp.js';
 
-export type { BackendFactory, BackendUnderTest } from './backend.js';
+export type { BackendFactory, BackendUnderTest, CorruptionTarget } from './backend.js';
 export { createHarness, type Harness, S, stageOf } from './harness.js';
 export { eventRecord } from './suite-events.js';
 
@@ -31,6 +32,7 @@ export function runConformanceSuite(factory: BackendFactory): void {
     goldenScenarios(factory);
     if (factory.providesEvents !== false) eventScenarios(factory);
     reliabilityScenarios(factory);
+    corruptionScenarios(factory);
     patternUnitScenarios();
     patternScenarios(factory);
     patternWcpScenarios(factory);

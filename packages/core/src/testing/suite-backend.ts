@@ -112,6 +112,55 @@ export function backendContract(factory: BackendFactory): void {
     );
 
     it(
+      'lists workflows oldest or newest first, with keyset pagination both ways',
+      withBackend(async ({ store }) => {
+        const ids: string[] = [];
+        for (let i = 0; i < 5; i++) {
+          const w = Workflow.create({ application: 'ordered', name: `w${i}`, stages: [] });
+          ids.push(w.id);
+          await store.store(w);
+        }
+        const list = async (q: Parameters<typeof store.listWorkflows>[0]) => (await store.listWorkflows({ application: 'ordered', ...q })).map((x) => x.id);
+        expect(await list({})).toEqual(ids);
+        expect(await list({ order: 'asc', limit: 2 })).toEqual(ids.slice(0, 2));
+        expect(await list({ order: 'desc' })).toEqual([...ids].reverse());
+        expect(await list({ order: 'desc', limit: 2 })).toEqual([ids[4], ids[3]]);
+        expect(await list({ order: 'desc', afterId: ids[3]!, limit: 2 })).toEqual([ids[2], ids[1]]);
+        expect(await list({ order: 'asc', afterId: ids[3]! })).toEqual([ids[4]]);
+        expect(await store.countWorkflows({ application: 'ordered', order: 'desc', afterId: ids[3]! })).toBe(3);
+      }),
+    );
+
+    it(
+      'reads the stage summaries of several workflows in one call',
+      withBackend(async ({ store }) => {
+        const a = sampleWorkflow();
+        const child = StageExecution.createSynthetic({ parent: a.stages[1]!, owner: 'STAGE_BEFORE', name: 'setup' });
+        a.addStage(child);
+        const b = Workflow.create({ application: 'contract', name: 'other', stages: [new StageExecution({ refId: 'z', status: WorkflowStatus.TERMINAL, context: { error: 'boom' }, outputs: { n: 1 } }), new StageExecution({ refId: 'y' })] });
+        const empty = Workflow.create({ application: 'contract', name: 'empty', stages: [] });
+        for (const w of [a, b, empty]) await store.store(w);
+        const byId = await store.retrieveStageSummariesFor([b.id, 'missing', a.id, empty.id, b.id]);
+        expect([...byId.keys()].sort()).toEqual([a.id, b.id, empty.id, 'missing'].sort());
+        expect(byId.get(a.id)).toEqual(await store.retrieveStageSummaries(a.id));
+        expect(byId.get(a.id)!.map((s) => [s.refId, s.parentStageId])).toEqual([
+          ['a', null],
+          ['b', null],
+          ['c', null],
+          [child.refId, a.stages[1]!.id],
+        ]);
+        expect(byId.get(b.id)).toEqual(await store.retrieveStageSummaries(b.id));
+        expect(byId.get(b.id)!.map((s) => [s.refId, s.status, s.context, s.outputs])).toEqual([
+          ['z', 'TERMINAL', { error: 'boom' }, { n: 1 }],
+          ['y', 'NOT_STARTED', {}, {}],
+        ]);
+        expect(byId.get(empty.id)).toEqual([]);
+        expect(byId.get('missing')).toEqual([]);
+        expect((await store.retrieveStageSummariesFor([])).size).toBe(0);
+      }),
+    );
+
+    it(
       'rejects a stale stage write (optimistic version) and an unexpected status',
       withBackend(async ({ store }) => {
         const w = sampleWorkflow();
