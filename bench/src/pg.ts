@@ -4,8 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Orchestrator, type Workflow } from '@stabilize/core';
 import { createPostgresBackend, migrate } from '@stabilize/store-postgres';
 import pg from 'pg';
-import { type Shape, START_SPACING_MS } from './shapes.js';
-import { type CaseResult, percentile, round, rssSampler, waitUntilDone } from './measure.js';
+import { type CaseResult, percentile, round, rssSampler, startAll, waitUntilDone } from './measure.js';
 
 const workerScript = fileURLToPath(new URL('./pg-worker.ts', import.meta.url));
 
@@ -28,12 +27,10 @@ export async function runPostgres(url: string, shape: string, size: number, work
     const t0 = performance.now();
     // Epoch time of each start call: the workers stamp the first stage's start with the same clock.
     const startedAt = new Map<string, number>();
-    const spacing = START_SPACING_MS[shape as Shape] ?? 0;
-    for (const w of workflows) {
+    await startAll(workflows, shape, async (w) => {
       startedAt.set(w.id, Date.now());
       await orchestrator.start(w);
-      if (spacing > 0) await new Promise((r) => setTimeout(r, spacing));
-    }
+    });
     const ids = new Set(workflows.map((w) => w.id));
     await waitUntilDone(store);
     const seconds = (performance.now() - t0) / 1000;

@@ -24,22 +24,44 @@ import { claimPatterns, planStage } from './start-stage.js';
 export class FusedReads {
   private readonly synthetic = new Map<string, Promise<StageExecution[]>>();
   private readonly downstream = new Map<string, Promise<StageExecution[]>>();
+  private readonly childless: BoundedSet;
 
-  constructor(private readonly deps: HandlerDeps) {}
+  constructor(private readonly deps: HandlerDeps) {
+    this.childless = childlessStages(deps);
+  }
 
   private parents: Promise<Set<string>> | null = null;
 
   /** Ids of the stages of `executionId` that have synthetic stages (one read of its summaries). */
   parentsOfSyntheticStages(executionId: string): Promise<Set<string>> {
     if (!this.parents) {
-      this.parents = this.deps.store.retrieveStageSummaries(executionId).then((all) => new Set(all.flatMap((s) => (s.parentStageId === null ? [] : [s.parentStageId]))));
+      this.parents = this.deps.store.retrieveStageSummaries(executionId).then((all) => {
+        const parents = new Set(all.flatMap((s) => (s.parentStageId === null ? [] : [s.parentStageId])));
+        this.rememberChildless(all.map((s) => s.id).filter((id) => !parents.has(id)));
+        return parents;
+      });
       this.parents.catch(() => undefined);
     }
     return this.parents;
   }
 
+  /**
+   * Notes stages that were created without synthetic stages. Such a stage never gets any unless a
+   * builder hook plans them or it is a multi-instance activity, and every use of this knowledge
+   * checks those first (`mayHaveNoSyntheticStages`), so it stays true for the workflow's life.
+   */
+  rememberChildless(stageIds: readonly string[]): void {
+    for (const id of stageIds) this.childless.add(id);
+  }
+
   syntheticStages(stageId: string): Promise<StageExecution[]> {
-    return memo(this.synthetic, stageId, () => this.deps.store.retrieveSyntheticStages(stageId));
+    if (this.childless.has(stageId)) return NONE;
+    return memo(this.synthetic, stageId, () =>
+      this.deps.store.retrieveSyntheticStages(stageId).then((children) => {
+        if (children.length === 0) this.childless.add(stageId);
+        return children;
+      }),
+    );
   }
 
   downstreamStages(stage: StageExecution): Promise<StageExecution[]> {
@@ -59,6 +81,30 @@ export class FusedReads {
       () => undefined,
     );
   }
+}
+
+const NONE: Promise<StageExecution[]> = Promise.resolve([]);
+
+/** A set that forgets its oldest entries beyond `limit` (insertion order). */
+class BoundedSet {
+  private readonly items = new Set<string>();
+  constructor(private readonly limit: number) {}
+  has(id: string): boolean {
+    return this.items.has(id);
+  }
+  add(id: string): void {
+    if (this.items.has(id)) return;
+    this.items.add(id);
+    if (this.items.size > this.limit) for (const oldest of this.items) if (this.items.delete(oldest) && this.items.size <= this.limit) break;
+  }
+}
+
+/** Per processor (its handler deps): stages known to have been created without synthetic stages. */
+const CHILDLESS = new WeakMap<HandlerDeps, BoundedSet>();
+function childlessStages(deps: HandlerDeps): BoundedSet {
+  let set = CHILDLESS.get(deps);
+  if (!set) CHILDLESS.set(deps, (set = new BoundedSet(100_000)));
+  return set;
 }
 
 function memo(cache: Map<string, Promise<StageExecution[]>>, key: string, read: () => Promise<StageExecution[]>): Promise<StageExecution[]> {

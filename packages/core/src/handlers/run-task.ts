@@ -227,7 +227,8 @@ async function commitResult(
   let scope = fuse;
   await retryOnConcurrency(deps, async () => {
     const stage = first ?? (await deps.store.retrieveStage(input.message.stageId));
-    if (!first && scope) scope = { workflow: scope.workflow, reads: new FusedReads(deps) }; // a retry reads afresh
+    // A retry after a conflict reads afresh, the workflow row too (its status may be what changed).
+    if (!first && scope) scope = { workflow: await deps.store.retrieveWorkflowOnly(stage.executionId), reads: new FusedReads(deps) };
     first = undefined; // a retry after a conflict reads afresh
     const task = stage.taskById(input.message.taskId);
     // The task was canceled, reset by a jump or completed meanwhile: its late result is dropped.

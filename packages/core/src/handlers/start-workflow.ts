@@ -51,6 +51,7 @@ export async function handleStartWorkflow(deps: HandlerDeps, input: HandlerInput
     // A few plain initial stages start in this commit (fused.ts); the others get a StartStage each.
     const scope = { workflow, reads: new FusedReads(deps) };
     const parents = new Set(stages.flatMap((s) => (s.parentStageId === null ? [] : [s.parentStageId]))); // stages with synthetic stages
+    scope.reads.rememberChildless(stages.map((s) => s.id).filter((id) => !parents.has(id)));
     const candidates = initial.length <= MAX_FUSED_STARTS ? await deps.store.retrieveStagesByRefIds(workflow.id, initial.map((s) => s.refId)) : [];
     const started = new Set<string>();
     for (const stage of candidates) {

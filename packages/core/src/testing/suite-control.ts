@@ -428,6 +428,32 @@ export function controlScenarios(factory: BackendFactory): void {
     );
 
     it(
+      'a pause that lands while the last task runs: its result is kept, the task runs once, the workflow completes (Q21)',
+      withHarness(
+        async (h) => {
+          const w = wf([S('a', ['pauser'])]);
+          let runs = 0;
+          h.registry.register('pauser', async () => {
+            runs += 1;
+            await h.orchestrator.pause(w, 'tester');
+            await eventually(async () => (await h.store.retrieveWorkflowOnly(w.id)).status === S_.PAUSED);
+            return TaskResult.success({ outputs: { done: true } });
+          });
+          await h.orchestrator.start(w);
+          h.processor.start();
+          await eventually(async () => (await h.store.retrieveWorkflowOnly(w.id)).status === S_.SUCCEEDED);
+          await h.processor.stop();
+          const result = await h.store.retrieve(w.id);
+          expect(stageOf(result, 'a').status).toBe(S_.SUCCEEDED);
+          expect(stageOf(result, 'a').outputs).toEqual({ done: true });
+          expect(runs).toBe(1);
+          expect(await h.queue.deadLetterCount()).toBe(0);
+        },
+        { maxWorkers: 4 },
+      ),
+    );
+
+    it(
       '46. a message without a handler is rescheduled, never dropped',
       withHarness(async (h) => {
         h.processor.registerHandler('CancelWorkflow', undefined);
