@@ -1,10 +1,10 @@
-// persistence.md §8.8-8.9 scenarios on real engine runs, on the in-memory backend and on SQLite
-// files. (Event-store scenarios #58-#61 and #70 are in the core conformance suite, suite-events.ts;
+// persistence.md §8.8-8.9 scenarios on real engine runs, on the in-memory backend, on SQLite files
+// and (with STABILIZE_TEST_PG_URL) on fresh PostgreSQL schemas. (Event-store scenarios #58-#61 and #70 are in the core conformance suite, suite-events.ts;
 // the bus, upcasting, projection and subscription units are in their own test files.)
 import { type EventRecord, Messages, TaskResult, Transaction, Workflow, WorkflowStatus } from '@stabilize/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventTypes, isStateEvent, SnapshotIntegrityError, StageMetricsProjection, runProjection, stateHash, WorkflowTimelineProjection } from '../src/index.js';
-import { BACKENDS, plain } from './support/backends.js';
+import { BACKENDS, PG_URL, plain, postgres, sqliteFile } from './support/backends.js';
 import { type EsHarness, esHarness, stage } from './support/harness.js';
 
 const diamond = () =>
@@ -17,13 +17,15 @@ const diamond = () =>
 
 describe.each(BACKENDS)('event sourcing scenarios: $name', ({ open }) => {
   let h: EsHarness;
-  const setup = () => (h = esHarness(open));
+  const setup = async () => {
+    h = await esHarness(open);
+  };
   afterEach(async () => {
     await h?.backend.close();
   });
 
   it('#66 #68 a diamond run: rebuilt state equals the stored one; created < started < completed; envelopes', async () => {
-    setup();
+    await setup();
     const w = diamond();
     const stored = await h.run(w);
     expect(stored.status).toBe(WorkflowStatus.SUCCEEDED);
@@ -64,7 +66,7 @@ describe.each(BACKENDS)('event sourcing scenarios: $name', ({ open }) => {
   });
 
   it('#69 a failing run: task.failed, stage.failed, workflow.failed and no workflow.completed; rebuilt TERMINAL', async () => {
-    setup();
+    await setup();
     const w = Workflow.create({ application: 'scenarios', name: 'failing', stages: [stage('a', ['success']), stage('b', ['fail'], ['a'])] });
     const stored = await h.run(w);
     expect(stored.status).toBe(WorkflowStatus.TERMINAL);
@@ -79,7 +81,7 @@ describe.each(BACKENDS)('event sourcing scenarios: $name', ({ open }) => {
   });
 
   it('#67 time travel by sequence and by time; compareStates', async () => {
-    setup();
+    await setup();
     const w = Workflow.create({ application: 'scenarios', name: 'chain', stages: [stage('a', ['success']), stage('b', ['emit'], ['a'], { emit: { b: 2 } })] });
     await h.orchestrator.start(w);
     await h.step(1000); // one message per second of the manual clock
@@ -113,7 +115,7 @@ describe.each(BACKENDS)('event sourcing scenarios: $name', ({ open }) => {
   });
 
   it('#70 interleaved workflows rebuild independently', async () => {
-    setup();
+    await setup();
     const a = diamond();
     const b = diamond();
     await h.orchestrator.start(a);
@@ -130,7 +132,7 @@ describe.each(BACKENDS)('event sourcing scenarios: $name', ({ open }) => {
   });
 
   it('#72 snapshots: 64-hex hash, replaced at the same sequence, tampering detected, rebuild applies only later events', async () => {
-    setup();
+    await setup();
     const w = Workflow.create({ application: 'scenarios', name: 'long', stages: Array.from({ length: 12 }, (_, i) => stage(`s${i}`, ['success'], i === 0 ? [] : [`s${i - 1}`])) });
     const stored = await h.run(w);
     const events = await h.backend.events.readWorkflow(w.id);
@@ -173,7 +175,7 @@ describe.each(BACKENDS)('event sourcing scenarios: $name', ({ open }) => {
   });
 
   it('snapshots taken automatically every N events give the same state', async () => {
-    setup();
+    await setup();
     const { EventReplayer } = await import('../src/index.js');
     const replayer = new EventReplayer(h.backend.events, { snapshotEvery: 10 });
     const w = Workflow.create({ application: 'scenarios', name: 'auto', stages: Array.from({ length: 10 }, (_, i) => stage(`s${i}`, ['success'], i === 0 ? [] : [`s${i - 1}`])) });
@@ -189,7 +191,7 @@ describe.each(BACKENDS)('event sourcing scenarios: $name', ({ open }) => {
   });
 
   it('#73 #74 projections from a real run: timeline and stage metrics', async () => {
-    setup();
+    await setup();
     const w = diamond();
     await h.orchestrator.start(w);
     await h.step(250);
@@ -210,7 +212,7 @@ describe.each(BACKENDS)('event sourcing scenarios: $name', ({ open }) => {
   });
 
   it('pause and resume by the orchestrator are recorded (workflow.paused / workflow.resumed, actor = who paused)', async () => {
-    setup();
+    await setup();
     const w = Workflow.create({ application: 'scenarios', name: 'pausable', stages: [stage('a', ['poll'])] });
     await h.orchestrator.start(w);
     for (let i = 0; i < 4; i++) await h.processor.processOne();
@@ -226,7 +228,7 @@ describe.each(BACKENDS)('event sourcing scenarios: $name', ({ open }) => {
   });
 
   it('cancellation and restarts are recorded and replay exactly', async () => {
-    setup();
+    await setup();
     const w = Workflow.create({ application: 'scenarios', name: 'cancel', stages: [stage('a', ['success']), stage('b', ['poll'], ['a'])] });
     await h.orchestrator.start(w);
     for (let i = 0; i < 6; i++) await h.processor.processOne();
@@ -245,7 +247,7 @@ describe.each(BACKENDS)('event sourcing scenarios: $name', ({ open }) => {
   });
 
   it('#62 published on the bus only after commit; a failed commit stores and publishes nothing', async () => {
-    setup();
+    await setup();
     const received: EventRecord[] = [];
     h.recorder.bus.subscribe((e) => void received.push(e), { eventTypes: ['stage.completed'] });
     const w = diamond();
@@ -278,7 +280,7 @@ describe.each(BACKENDS)('event sourcing scenarios: $name', ({ open }) => {
   });
 
   it('#64 a handler commit that fails (its follow-up message cannot be queued) leaves no stage.completed', async () => {
-    setup();
+    await setup();
     const w = Workflow.create({ application: 'scenarios', name: 'push-fails', stages: [stage('a', ['success']), stage('b', ['success'], ['a'])] });
     const b = w.stages[1]!.id;
     // The store refuses, whole, the commit that completes a and queues b's RunTask (as a failing INSERT would).
@@ -305,7 +307,7 @@ describe.each(BACKENDS)('event sourcing scenarios: $name', ({ open }) => {
   });
 
   it('signals, suspension and skipped stages replay exactly; status.changed records unreported transitions', async () => {
-    setup();
+    await setup();
     h.registry.register('wait', (s) => (s.context._signal_name ? TaskResult.success({ outputs: { signaled: s.context._signal_data as Record<string, unknown> } }) : TaskResult.suspend()));
     const w = Workflow.create({ application: 'scenarios', name: 'signals', stages: [stage('a', ['wait']), stage('b', ['success'], ['a'], { stageEnabled: false })] });
     await h.orchestrator.start(w);
@@ -326,7 +328,7 @@ describe.each(BACKENDS)('event sourcing scenarios: $name', ({ open }) => {
   });
 
   it('adoption: a workflow stored before event sourcing replays from its first recorded transaction', async () => {
-    setup();
+    await setup();
     const w = diamond();
     await h.backend.store.store(w); // no recorder involved
     await h.backend.queue.push(Messages.startWorkflow(w.id));
@@ -345,7 +347,7 @@ describe('event sourcing on SQLite: atomicity inside the database transaction', 
   });
 
   it("#64 with a real failing INSERT: the commit completing a stage rolls back state and events together", async () => {
-    h = esHarness((clock) => BACKENDS[1]!.open(clock));
+    h = await esHarness(sqliteFile);
     const db = (h.backend.store as unknown as { database: { exec(sql: string): void } }).database;
     const w = Workflow.create({ application: 'scenarios', name: 'trigger', stages: [stage('a', ['success']), stage('b', ['success'], ['a'])] });
     // Refuses the insert of b's RunTask, which the commit completing a carries.
@@ -365,7 +367,7 @@ describe('event sourcing on SQLite: atomicity inside the database transaction', 
   });
 
   it('with group commit, the bus hears of a transaction only once its batch is durable', async () => {
-    h = esHarness((clock) => BACKENDS[1]!.open(clock), { maxWorkers: 4 });
+    h = await esHarness(sqliteFile, { maxWorkers: 4 });
     const published: string[] = [];
     h.recorder.bus.subscribe((e) => void published.push(e.eventId));
     const w = diamond();
@@ -376,3 +378,51 @@ describe('event sourcing on SQLite: atomicity inside the database transaction', 
     expect(new Set(published)).toEqual(new Set(events.map((e) => e.eventId)));
   });
 });
+
+// The PostgreSQL counterpart of the SQLite trigger scenario above (skipped, absent, without
+// STABILIZE_TEST_PG_URL): a trigger in the test's own schema makes the queue INSERT of the commit
+// completing stage a fail, inside the statement that also writes the state and the events.
+if (PG_URL) {
+  describe('event sourcing on PostgreSQL: atomicity inside the database transaction', () => {
+    let h: EsHarness;
+    afterEach(async () => {
+      await h?.backend.close();
+    });
+
+    it('#64 with a real failing INSERT: the commit completing a stage rolls back state and events together', async () => {
+      let schema = '';
+      let raw: (sql: string) => Promise<unknown> = async () => undefined;
+      h = await esHarness(async (clock) => {
+        const backend = await postgres(clock);
+        schema = backend.schema;
+        raw = (sql) => backend.store.backend.raw(sql, [], 'test trigger');
+        return backend;
+      });
+      const w = Workflow.create({ application: 'scenarios', name: 'trigger', stages: [stage('a', ['success']), stage('b', ['success'], ['a'])] });
+      // Refuses the insert of b's RunTask, which the commit completing a carries.
+      await raw(`CREATE FUNCTION "${schema}".refuse_queue_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'queue insert failed'; END $$`);
+      await raw(
+        `CREATE TRIGGER refuse_complete_workflow BEFORE INSERT ON "${schema}".queue_messages FOR EACH ROW WHEN (NEW.message_type = 'RunTask' AND NEW.payload::text LIKE '%${w.stages[1]!.id}%') EXECUTE FUNCTION "${schema}".refuse_queue_insert()`,
+      );
+      await h.orchestrator.start(w);
+      await expect(h.processor.processAll({ timeoutMs: 5000 })).rejects.toThrow('queue insert failed');
+      const stored = await h.backend.store.retrieve(w.id);
+      expect(stored.stages[0]!.status).toBe(WorkflowStatus.RUNNING);
+      const written = await h.backend.events.readWorkflow(w.id);
+      expect(written.map((e) => e.eventType)).not.toContain('stage.completed');
+      expect(written.map((e) => e.sequence)).toEqual(written.map((_, i) => i + 1)); // no sequence burnt by the failed commit
+      const positioned = await h.backend.events.readAll({ workflowId: w.id });
+      expect(positioned.map((e) => e.eventId)).toEqual(written.map((e) => e.eventId));
+      expect(plain(await h.replayer.rebuildWorkflowState(w.id))).toEqual(plain(stored));
+      await raw(`DROP TRIGGER refuse_complete_workflow ON "${schema}".queue_messages`);
+      h.clock.advance(60_000);
+      await h.processor.processAll({ timeoutMs: 5000 });
+      const done = await h.backend.store.retrieve(w.id);
+      expect(done.status).toBe(WorkflowStatus.SUCCEEDED);
+      const all = await h.backend.events.readWorkflow(w.id);
+      expect(all.map((e) => e.sequence)).toEqual(all.map((_, i) => i + 1));
+      expect(all.filter((e) => e.eventType === 'stage.completed')).toHaveLength(2);
+      expect(plain(await h.replayer.rebuildWorkflowState(w.id))).toEqual(plain(done));
+    });
+  });
+}

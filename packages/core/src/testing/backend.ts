@@ -12,7 +12,7 @@ export interface BackendUnderTest {
   close(): Promise<void>;
   /**
    * Writes a bad value straight into the backend's storage, past every encoder (the corruption
-   * scenarios, issue 11). Without it those scenarios are skipped.
+   * scenarios, issue 11). A factory whose backends cannot do it sets `providesCorruption: false`.
    */
   corrupt?(target: CorruptionTarget): Promise<void>;
 }
@@ -34,6 +34,8 @@ export interface BackendFactory {
   name: string;
   /** False when `create` returns no `events` store: the event-store scenarios are then not registered. */
   providesEvents?: boolean;
+  /** False: the backends cannot write corrupt rows (no `corrupt`); the corruption scenarios are not registered. */
+  providesCorruption?: boolean;
   /** A fresh, empty backend whose timestamps come from `clock`. */
   create(clock: Clock): Promise<BackendUnderTest>;
 }

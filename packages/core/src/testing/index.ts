@@ -32,7 +32,7 @@ export function runConformanceSuite(factory: BackendFactory): void {
     goldenScenarios(factory);
     if (factory.providesEvents !== false) eventScenarios(factory);
     reliabilityScenarios(factory);
-    corruptionScenarios(factory);
+    if (factory.providesCorruption !== false) corruptionScenarios(factory);
     patternUnitScenarios();
     patternScenarios(factory);
     patternWcpScenarios(factory);

@@ -26,10 +26,10 @@ const wf = (name: string) => Workflow.create({ application: `corruption-${name}`
  * Starts a victim and a bystander workflow, spoils the victim with `target(victim)` (before any
  * message ran, or once stage `a` succeeded when `midRun`), drains, and reports what happened.
  */
-async function scenario(factory: BackendFactory, skip: (note?: string) => void, target: (victim: Workflow) => CorruptionTarget, options: { midRun?: boolean } = {}, check: (o: Outcome) => Promise<void> = async () => {}): Promise<void> {
+async function scenario(factory: BackendFactory, target: (victim: Workflow) => CorruptionTarget, options: { midRun?: boolean } = {}, check: (o: Outcome) => Promise<void> = async () => {}): Promise<void> {
   const h = await createHarness(factory);
   try {
-    if (!h.corrupt) return skip('the backend factory has no corrupt hook');
+    if (!h.corrupt) throw new Error(`${factory.name}: the backend has no corrupt hook; set providesCorruption: false on its factory`);
     const logged: Array<Record<string, unknown>> = [];
     const logger: Logger = { debug() {}, info() {}, warn() {}, error: (message, fields = {}) => void (message.startsWith('Corrupt data') && logged.push(fields)) };
     const processor = h.newProcessor({ logger, retryDelayMs: 10 });
@@ -87,10 +87,9 @@ async function expectRowOutcome(o: Outcome, read: () => Promise<unknown>, table:
 
 export function corruptionScenarios(factory: BackendFactory): void {
   describe('Corrupt rows', () => {
-    it('malformed JSON in a stage context: CorruptRowError, workflow TERMINAL, message dead-lettered, others finish', async ({ skip }) => {
+    it('malformed JSON in a stage context: CorruptRowError, workflow TERMINAL, message dead-lettered, others finish', async () => {
       await scenario(
         factory,
-        skip,
         (v) => ({ kind: 'stage', stageId: v.stageByRefId('b')!.id, column: 'context' }),
         {},
         async (o) => {
@@ -101,10 +100,9 @@ export function corruptionScenarios(factory: BackendFactory): void {
       );
     });
 
-    it('malformed JSON in a stage context met mid-run: the stage never runs, the workflow ends TERMINAL', async ({ skip }) => {
+    it('malformed JSON in a stage context met mid-run: the stage never runs, the workflow ends TERMINAL', async () => {
       await scenario(
         factory,
-        skip,
         (v) => ({ kind: 'stage', stageId: v.stageByRefId('b')!.id, column: 'context' }),
         { midRun: true },
         async (o) => {
@@ -115,10 +113,9 @@ export function corruptionScenarios(factory: BackendFactory): void {
       );
     });
 
-    it('malformed JSON in a stage outputs', async ({ skip }) => {
+    it('malformed JSON in a stage outputs', async () => {
       await scenario(
         factory,
-        skip,
         (v) => ({ kind: 'stage', stageId: v.stageByRefId('a')!.id, column: 'outputs' }),
         {},
         async (o) => {
@@ -128,10 +125,9 @@ export function corruptionScenarios(factory: BackendFactory): void {
       );
     });
 
-    it('an unknown stage status', async ({ skip }) => {
+    it('an unknown stage status', async () => {
       await scenario(
         factory,
-        skip,
         (v) => ({ kind: 'stage', stageId: v.stageByRefId('c')!.id, column: 'status' }),
         {},
         async (o) => {
@@ -142,10 +138,9 @@ export function corruptionScenarios(factory: BackendFactory): void {
       );
     });
 
-    it('an unknown task status', async ({ skip }) => {
+    it('an unknown task status', async () => {
       await scenario(
         factory,
-        skip,
         (v) => ({ kind: 'task', taskId: v.stageByRefId('a')!.tasks[0]!.id, column: 'status' }),
         {},
         async (o) => {
@@ -155,10 +150,9 @@ export function corruptionScenarios(factory: BackendFactory): void {
       );
     });
 
-    it("malformed JSON in a workflow's context", async ({ skip }) => {
+    it("malformed JSON in a workflow's context", async () => {
       await scenario(
         factory,
-        skip,
         (v) => ({ kind: 'workflow', workflowId: v.id, column: 'context' }),
         {},
         async (o) => {
@@ -167,10 +161,9 @@ export function corruptionScenarios(factory: BackendFactory): void {
       );
     });
 
-    it("malformed JSON in a workflow's trigger", async ({ skip }) => {
+    it("malformed JSON in a workflow's trigger", async () => {
       await scenario(
         factory,
-        skip,
         (v) => ({ kind: 'workflow', workflowId: v.id, column: 'trigger' }),
         {},
         async (o) => {
@@ -179,10 +172,9 @@ export function corruptionScenarios(factory: BackendFactory): void {
       );
     });
 
-    it('an unknown workflow status: marking the workflow TERMINAL replaces it', async ({ skip }) => {
+    it('an unknown workflow status: marking the workflow TERMINAL replaces it', async () => {
       await scenario(
         factory,
-        skip,
         (v) => ({ kind: 'workflow', workflowId: v.id, column: 'status' }),
         {},
         async (o) => {
@@ -196,10 +188,9 @@ export function corruptionScenarios(factory: BackendFactory): void {
       );
     });
 
-    it('an unknown message type: dead-lettered on first delivery, its workflow TERMINAL', async ({ skip }) => {
+    it('an unknown message type: dead-lettered on first delivery, its workflow TERMINAL', async () => {
       await scenario(
         factory,
-        skip,
         (v) => ({ kind: 'message', workflowId: v.id, problem: 'unknown-type' }),
         {},
         async (o) => {
@@ -212,10 +203,9 @@ export function corruptionScenarios(factory: BackendFactory): void {
       );
     });
 
-    it('a malformed message payload: dead-lettered at once; it names no workflow, so none is marked', async ({ skip }) => {
+    it('a malformed message payload: dead-lettered at once; it names no workflow, so none is marked', async () => {
       await scenario(
         factory,
-        skip,
         (v) => ({ kind: 'message', workflowId: v.id, problem: 'malformed' }),
         {},
         async (o) => {

@@ -16,9 +16,9 @@ export interface EsHarness {
   step(stepMs?: number): Promise<number>;
 }
 
-export function esHarness(open: (clock: ManualClock) => RawBackend, options: { maxWorkers?: number } = {}): EsHarness {
+export async function esHarness(open: (clock: ManualClock) => RawBackend | Promise<RawBackend>, options: { maxWorkers?: number } = {}): Promise<EsHarness> {
   const clock = new ManualClock();
-  const backend = open(clock);
+  const backend = await open(clock);
   const recorder = configureEventSourcing(backend.events, { clock });
   const registry = new TaskRegistry();
   registry.register('success', () => TaskResult.success({ outputs: { ok: true } }));
