@@ -68,10 +68,18 @@ export class FusedReads {
     return memo(this.downstream, stage.id, () => this.deps.store.retrieveDownstreamStages(stage.executionId, stage.refId));
   }
 
-  /** Starts every read that completing `stage` in place will need (for a stage whose last task runs). */
+  /**
+   * Starts, before a stage's last task runs, the one read of a fused completion that cannot go
+   * stale: its synthetic stages (fixed at creation for the stages fused at all). What can change
+   * while the task runs (the downstream stages, the workflow row) is read when the result commits.
+   */
   prefetchCompletion(stage: StageExecution): void {
     if (!mayHaveNoSyntheticStages(this.deps, stage) || hasCleanupHook(this.deps, stage)) return;
     void this.syntheticStages(stage.id);
+  }
+
+  /** The downstream stages, then (concurrently) the synthetic-stage lookups a fused start of them needs. */
+  private prefetchSuccessors(stage: StageExecution): void {
     void this.downstreamStages(stage).then(
       (downstream) => {
         const candidates = downstream.filter((d) => d.status === WorkflowStatus.NOT_STARTED && d.requisiteStageRefIds.length === 1 && mayHaveNoSyntheticStages(this.deps, d));
@@ -80,6 +88,12 @@ export class FusedReads {
       },
       () => undefined,
     );
+  }
+
+  /** At commit time: the fresh workflow row, read alongside the downstream stages. */
+  async completionReads(stage: StageExecution): Promise<Workflow> {
+    this.prefetchSuccessors(stage);
+    return this.deps.store.retrieveWorkflowOnly(stage.executionId);
   }
 }
 
@@ -117,7 +131,7 @@ function memo(cache: Map<string, Promise<StageExecution[]>>, key: string, read: 
   return pending;
 }
 
-/** What a fused commit knows already: the workflow row read by the handler that started it. */
+/** What a fused commit works with: the workflow row (re-read when the result commits) and the memoized reads. */
 export interface FuseScope {
   workflow: Workflow;
   reads: FusedReads;
@@ -158,9 +172,11 @@ export async function completeStageInTx(deps: HandlerDeps, tx: Transaction, stag
   if (stage.status !== WorkflowStatus.RUNNING || hasCleanupHook(deps, stage) || !mayHaveNoSyntheticStages(deps, stage)) return false;
   let status = determineStageStatus(stage, []);
   if (status === WorkflowStatus.RUNNING || !isComplete(status)) return false;
-  void scope.reads.downstreamStages(stage); // read alongside the synthetic stages
   // Stages created with the workflow may sit under it (the definition can nest them).
   if ((await scope.reads.syntheticStages(stage.id)).length > 0) return false;
+  // Read now, not before the task ran: a join below may have fired meanwhile, the workflow may have
+  // been canceled or paused. Both reads run concurrently.
+  scope = { ...scope, workflow: await scope.reads.completionReads(stage) };
   if (status === WorkflowStatus.FAILED_CONTINUE && stage.context._blocking_failure === true) status = WorkflowStatus.TERMINAL; // Q7
   stage.status = status;
   stage.endTime = deps.clock.now();

@@ -55,7 +55,16 @@ async function startStage(deps: HandlerDeps, input: HandlerInput<StartStage>, st
   // except for a re-firing join, which a new thread can make fire again.
   const zombie = stage.status === WorkflowStatus.RUNNING && stage.tasks.length === 0 && children.length === 0 && !isMultiInstanceStage(stage);
   const refiring = !zombie && stage.status !== WorkflowStatus.NOT_STARTED && isRefiringJoin(stage.joinType) && typeof stage.context._fire_count === 'number';
-  if (stage.status !== WorkflowStatus.NOT_STARTED && !zombie && !refiring) return 'other';
+  if (stage.status !== WorkflowStatus.NOT_STARTED && !zombie && !refiring) {
+    // A late StartStage for a top-level stage that has ended: whoever sent it saw the stage still
+    // unfinished, so it announced no workflow end. Its view may be older than the stage's end (two
+    // branches finishing at once each see the other unfinished), so the end is checked now, when
+    // both are committed. CompleteWorkflow does nothing while work remains.
+    if (stage.parentStageId === null && isComplete(stage.status) && !mayFireAgain(stage)) {
+      await deps.store.commit(newTx(input).push(Messages.completeWorkflow(stage.executionId)));
+    }
+    return 'other';
+  }
 
   const workflow = await deps.store.retrieveWorkflowOnly(stage.executionId);
   if (isComplete(workflow.status) || workflow.isCanceled) return 'other';

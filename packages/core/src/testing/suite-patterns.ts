@@ -17,7 +17,7 @@ import { Transaction } from '../store/transaction.js';
 import { TaskResult } from '../task/task-result.js';
 import type { BackendFactory } from './backend.js';
 import { type Harness, S, stageOf } from './harness.js';
-import { anyOverlap, count, delayedPushes, harnessFor, registerPatternTasks, stepUntil, until, wf } from './suite-patterns-support.js';
+import { anyOverlap, count, delayedPushes, harnessFor, registerPatternTasks, stepUntil, until, wf, runInBackground } from './suite-patterns-support.js';
 
 const St = WorkflowStatus;
 
@@ -370,6 +370,34 @@ export function patternScenarios(factory: BackendFactory): void {
           expect(stageOf(r, 'triage').context._join_fired).toBe(true);
           expect([...(stageOf(r, 'triage').context._completed_branches as string[])].sort()).toEqual(['fast', 'slow']);
           expect(r.status).toBe(St.SUCCEEDED);
+        },
+        { maxWorkers: 4 },
+      ),
+    );
+
+    it(
+      'a branch still running when the discriminator completed ends the workflow when it finishes',
+      withHarness(
+        async (h) => {
+          let slowDone = false;
+          let joinSawSlowDone: boolean | undefined;
+          h.registry.register('slowTask', async () => {
+            await new Promise((res) => setTimeout(res, 300));
+            slowDone = true;
+            return TaskResult.success();
+          });
+          h.registry.register('seeSlow', () => {
+            joinSawSlowDone = slowDone;
+            return TaskResult.success();
+          });
+          // `slow` is running while `fast` fires the join and the join completes: when `slow` ends,
+          // its join is already done, so it must ask for the workflow's end itself (P9).
+          const w = wf([S('root', ['emit']), S('fast', ['emit'], ['root']), S('slow', ['slowTask'], ['root']), S('j', ['seeSlow'], ['fast', 'slow'], {}, { joinType: JoinType.DISCRIMINATOR })]);
+          await h.orchestrator.start(w);
+          await runInBackground(h, w.id);
+          const r = await h.store.retrieve(w.id);
+          expect([stageOf(r, 'j').status, stageOf(r, 'slow').status, r.status]).toEqual([St.SUCCEEDED, St.SUCCEEDED, St.SUCCEEDED]);
+          expect(joinSawSlowDone).toBe(false);
         },
         { maxWorkers: 4 },
       ),

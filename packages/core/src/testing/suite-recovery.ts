@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { defaultHandlers } from '../handlers/index.js';
 import { Messages } from '../messages/messages.js';
+import { JoinType } from '../model/stage-execution.js';
 import { WorkflowStatus } from '../model/status.js';
 import { Workflow } from '../model/workflow.js';
 import { WorkflowRecovery } from '../recovery.js';
@@ -97,6 +98,31 @@ export function recoveryScenarios(factory: BackendFactory): void {
         expect((await h.store.retrieveWorkflowOnly(w.id)).status).toBe(S_.SUCCEEDED);
         expect(h.executions).toEqual(['a']);
         expect(await h.queue.ack(held!)).toBe(false);
+      }),
+    );
+
+    it(
+      'a late StartStage for an ended join asks for the workflow end (its sender saw the join unfinished)',
+      withHarness(async (h) => {
+        // The state two racing transactions leave: the join completed (its CompleteWorkflow saw `c`
+        // still running) while `c`'s withdrawal, which saw the join running, queued a StartStage
+        // for it instead of a CompleteWorkflow. Only that StartStage is left.
+        const w = Workflow.create({
+          application: 'a',
+          name: 'late',
+          stages: [S('a', ['success']), S('c', ['success']), S('j', ['success'], ['a', 'c'], {}, { joinType: JoinType.CANCELLING_N_OF_M, joinThreshold: 1 })],
+        });
+        w.status = S_.RUNNING;
+        w.stages[0]!.status = S_.SUCCEEDED;
+        w.stages[1]!.status = S_.CANCELED;
+        w.stages[1]!.context._withdrawn = { reason: 'cancellingJoin:j' };
+        w.stages[2]!.status = S_.SUCCEEDED;
+        await h.store.store(w);
+        await h.queue.push(Messages.startStage(w.id, w.stages[2]!.id));
+        await h.drain();
+        expect((await h.store.retrieveWorkflowOnly(w.id)).status).toBe(S_.SUCCEEDED);
+        expect(h.executions).toEqual([]);
+        expect(await h.queue.size()).toBe(0);
       }),
     );
 
