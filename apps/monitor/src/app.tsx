@@ -1,11 +1,11 @@
 /** @jsxRuntime automatic */
 /** @jsxImportSource react */
 // The monitor screen: header, workflow list (selection kept by id), expandable stage/task details,
-// footer with queue depth and dead letters; typed prompts and y/n confirmations for actions.
+// footer with queue depth, processing, dead letters and whole-database counts; typed prompts and y/n confirmations for actions.
 import type { Workflow, WorkflowStatus } from '@stabilize/core';
 import { Box, Text, useApp, useInput, useStdout } from 'ink';
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { type Filter, type MonitorData, STATUS_FILTERS, type Snapshot, stageError } from './data.js';
+import { FAILED_STATUSES, type Filter, type MonitorData, STATUS_FILTERS, type Snapshot, stageError, statusTotals } from './data.js';
 
 export const STATUS_COLOURS: Record<string, string> = {
   RUNNING: 'blue',
@@ -66,7 +66,7 @@ export const HELP_KEYS: ReadonlyArray<readonly [string, string]> = [
   ['q  Ctrl-C', 'quit'],
 ];
 
-const FAILED = new Set(['TERMINAL', 'FAILED_CONTINUE', 'CANCELED', 'STOPPED']);
+const FAILED = new Set<string>(FAILED_STATUSES);
 
 interface DetailLine {
   key: string;
@@ -373,8 +373,9 @@ export function App({ data, refreshMs = 2000, initialFilter, user = 'monitor', s
   const start = Math.min(Math.max(0, index - listRows + 1), Math.max(0, rows.length - listRows));
   const visible = rows.slice(start, start + listRows);
 
-  const failedCount = rows.filter((r) => FAILED.has(r.status)).length;
-  const runningCount = rows.filter((r) => r.status === 'RUNNING').length;
+  // Whole-database counts (of the filtered application), not just the rows on screen.
+  const totals = snapshot?.statusCounts ? statusTotals(snapshot.statusCounts) : null;
+  const wide = width >= 100;
 
   return (
     <Box flexDirection="column" width={width}>
@@ -413,9 +414,11 @@ export function App({ data, refreshMs = 2000, initialFilter, user = 'monitor', s
         </>
       )}
       <Text wrap="truncate">
-        {`queue ${snapshot?.queueDepth ?? '-'}  ${width >= 100 ? 'dead letters' : 'dlq'} `}
+        {`queue ${snapshot?.queueDepth ?? '-'}  ${wide ? 'processing' : 'proc'} ${snapshot?.queue.processing ?? '-'}  ${wide ? 'dead letters' : 'dlq'} `}
         <Text color={snapshot && snapshot.deadLetters > 0 ? 'red' : undefined}>{String(snapshot?.deadLetters ?? '-')}</Text>
-        {`  shown ${rows.length}  running ${runningCount}  failed ${failedCount}  refresh ${formatInterval(intervalMs)}  updated ${snapshot ? new Date(snapshot.fetchedAt).toISOString().slice(11, 19) : '-'}Z`}
+        {`  shown ${rows.length}  ${wide ? 'running' : 'run'} ${totals?.running ?? '-'}  ${wide ? 'failed' : 'fail'} `}
+        <Text color={totals && totals.failed > 0 ? 'red' : undefined}>{String(totals?.failed ?? '-')}</Text>
+        {`  refresh ${formatInterval(intervalMs)}  updated ${snapshot ? new Date(snapshot.fetchedAt).toISOString().slice(11, 19) : '-'}Z`}
       </Text>
       <Bottom mode={mode} toast={toast} />
     </Box>

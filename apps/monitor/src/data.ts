@@ -1,6 +1,6 @@
 // The monitor's data layer: bounded, incremental queries over a store and a queue, and the
 // operator actions. Store-agnostic (SQLite, PostgreSQL, in-memory); no React here.
-import { isComplete, Orchestrator, type Queue, type StageExecution, type StageSummary, type Workflow, WorkflowStatus, type WorkflowStore } from '@stabilize/core';
+import { isComplete, Orchestrator, type Queue, type QueueStats, type StageExecution, type StageSummary, type Workflow, WorkflowStatus, type WorkflowStore } from '@stabilize/core';
 
 export type StatusFilter = 'all' | 'running' | 'failed' | 'recent';
 export const STATUS_FILTERS: readonly StatusFilter[] = ['all', 'running', 'failed', 'recent'];
@@ -28,10 +28,34 @@ export interface WorkflowRow {
   error: string | null;
 }
 
+/** Queue counts (`Queue.stats()`): ready, delayed, processing (leased) and dead letters. */
+export type { QueueStats } from '@stabilize/core';
+/** Workflows per status in the whole database (or the filtered application). */
+export type StatusCounts = Partial<Record<WorkflowStatus, number>>;
+
+/** Running and failed (CANCELED and STOPPED included) totals of a status count. */
+export function statusTotals(counts: StatusCounts): { total: number; running: number; failed: number } {
+  let total = 0;
+  let failed = 0;
+  for (const [status, n] of Object.entries(counts) as Array<[WorkflowStatus, number]>) {
+    total += n;
+    if (FAILED_STATUSES.includes(status)) failed += n;
+  }
+  return { total, running: counts[WorkflowStatus.RUNNING] ?? 0, failed };
+}
+
 export interface Snapshot {
   workflows: WorkflowRow[];
+  /** All queued messages: ready + delayed + processing. */
   queueDepth: number;
   deadLetters: number;
+  queue: QueueStats;
+  /**
+   * Workflows per status in the whole database, or in the application filtered on (not limited to
+   * the rows on screen; the status and text filters do not apply). May be one refresh old while the
+   * details pane is open; null until first read for the current application filter.
+   */
+  statusCounts: StatusCounts | null;
   fetchedAt: number;
   /** The expanded workflow with its stages and tasks, when one was asked for. */
   detail?: Workflow | null;
@@ -88,12 +112,20 @@ function summarise(key: string, summaries: readonly StageSummary[]): Progress {
  * Polls the store with at most three store queries per refresh, bounded by what is on screen:
  * `listWorkflows` (newest first, limited to the rows that fit), one batched
  * `retrieveStageSummariesFor` for the rows whose progress is not cached (finished workflows whose
- * row did not change are not re-read; the call is skipped when nothing needs it), and `retrieve`
- * for the expanded workflow only. Queue depth and dead letters are two queue calls.
+ * row did not change are not re-read; the call is skipped when nothing needs it), one grouped
+ * `countWorkflowsByStatus` for the whole-database counts, and `retrieve` for the expanded workflow.
+ * With the details pane open, `retrieve` takes one of the three places, so the summaries and the
+ * counts share the last one: the summaries run when a row on screen has never been summarised
+ * (unless the counts were already skipped twice in a row), otherwise the two alternate, so the
+ * counts and the progress of running rows are at most one refresh old. The queue is one
+ * `queue.stats()` call.
  */
 export class MonitorData {
   private readonly orchestrator: Orchestrator;
   private progress = new Map<string, Progress>();
+  private counts: { application: string; counts: StatusCounts } | null = null;
+  /** Refreshes in a row that skipped the counts query (only while the pane is open). */
+  private countsSkipped = 0;
 
   constructor(
     readonly backend: MonitorBackend,
@@ -123,7 +155,23 @@ export class MonitorData {
       const p = this.progress.get(w.id);
       return !p || p.key !== progressKey(w) || !isComplete(w.status);
     });
-    const fresh = stale.length > 0 ? await this.backend.store.retrieveStageSummariesFor(stale.map((w) => w.id)) : new Map<string, StageSummary[]>();
+    // The query budget: listWorkflows above, `retrieve` when the pane is open, and the rest.
+    const cached = this.counts !== null && this.counts.application === filter.application ? this.counts.counts : null;
+    let readSummaries = stale.length > 0;
+    let readCounts = true;
+    if (expandedId && readSummaries) {
+      const unseen = stale.some((w) => !this.progress.has(w.id));
+      readCounts = unseen ? this.countsSkipped >= 2 : cached === null || this.countsSkipped >= 1;
+      readSummaries = !readCounts;
+    }
+    this.countsSkipped = readCounts ? 0 : this.countsSkipped + 1;
+    const [fresh, counts, detail, queue] = await Promise.all([
+      readSummaries ? this.backend.store.retrieveStageSummariesFor(stale.map((w) => w.id)) : Promise.resolve(new Map<string, StageSummary[]>()),
+      readCounts ? this.backend.store.countWorkflowsByStatus(filter.application ? { application: filter.application } : {}) : Promise.resolve(cached),
+      expandedId ? this.backend.store.retrieve(expandedId) : Promise.resolve(undefined),
+      this.backend.queue.stats(),
+    ]);
+    if (readCounts && counts) this.counts = { application: filter.application, counts };
     // Keep the cache to the rows on screen, so it stays bounded.
     const progress = new Map<string, Progress>();
     for (const w of workflows) {
@@ -136,12 +184,15 @@ export class MonitorData {
       const p = progress.get(w.id) ?? { key: '', done: 0, total: 0, error: null };
       return { id: w.id, application: w.application, name: w.name, status: w.status, startTime: w.startTime, endTime: w.endTime, stagesDone: p.done, stagesTotal: p.total, error: p.error };
     });
-    const [detail, queueDepth, deadLetters] = await Promise.all([
-      expandedId ? this.backend.store.retrieve(expandedId) : Promise.resolve(undefined),
-      this.backend.queue.size(),
-      this.backend.queue.deadLetterCount(),
-    ]);
-    return { workflows: rows, queueDepth, deadLetters, fetchedAt: this.now(), ...(detail ? { detail } : {}) };
+    return {
+      workflows: rows,
+      queueDepth: queue.ready + queue.delayed + queue.processing,
+      deadLetters: queue.deadLetters,
+      queue,
+      statusCounts: counts,
+      fetchedAt: this.now(),
+      ...(detail ? { detail } : {}),
+    };
   }
 
   /** The whole workflow (stages and tasks) of the expanded / followed row. */

@@ -1,8 +1,8 @@
-import { createInMemoryBackend, StageExecution, TaskExecution, Workflow, WorkflowStatus } from '@stabilize/core';
+import { createInMemoryBackend, Messages, StageExecution, TaskExecution, Workflow, WorkflowStatus } from '@stabilize/core';
 import { render } from 'ink-testing-library';
 import { afterEach, describe, expect, it } from 'vitest';
 import { App, type AppProps, HELP_KEYS } from '../src/app.js';
-import { MonitorData } from '../src/data.js';
+import { MonitorData, statusTotals } from '../src/data.js';
 
 const tick = (ms = 30) => new Promise((r) => setTimeout(r, ms));
 async function until(check: () => boolean, ms = 2000): Promise<void> {
@@ -90,25 +90,98 @@ describe('MonitorData', () => {
     expect(snap.workflows.map((w) => w.id)).toEqual([...ids].reverse().slice(0, 15));
     expect(snap.workflows.every((w) => w.stagesTotal === 2)).toBe(true);
     expect(snap.detail?.id).toBe(ids[39]);
+    // The pane is open and no row has progress yet: the summaries take the last place, no counts.
     expect(Object.fromEntries(counting.calls)).toEqual({ listWorkflows: 1, retrieveStageSummariesFor: 1, retrieve: 1 });
-    // Next refresh: finished rows are cached, only the running ones are re-read (still one query).
+    expect(snap.statusCounts).toBeNull();
+    // Next refresh: finished rows are cached, only the running ones are re-read (still one query),
+    // and the whole-database counts are one grouped query.
     counting.reset();
-    await data.snapshot(all, 15, null);
-    expect(counting.total()).toBeLessThanOrEqual(3);
-    expect(counting.calls.get('retrieveStageSummariesFor')).toBe(1);
+    const closed = await data.snapshot(all, 15, null);
+    expect(Object.fromEntries(counting.calls)).toEqual({ listWorkflows: 1, retrieveStageSummariesFor: 1, countWorkflowsByStatus: 1 });
+    expect(closed.statusCounts).toEqual({ RUNNING: 20, SUCCEEDED: 20 });
     // Only finished workflows on screen: the summaries query is skipped altogether.
     const done = { status: 'all', application: '', text: 'job 1' } as const;
     await data.snapshot(done, 3, null);
     counting.reset();
     const again = await data.snapshot(done, 3, null);
     expect(again.workflows.every((w) => w.status === 'SUCCEEDED')).toBe(true);
-    expect(Object.fromEntries(counting.calls)).toEqual({ listWorkflows: 1 });
+    expect(Object.fromEntries(counting.calls)).toEqual({ listWorkflows: 1, countWorkflowsByStatus: 1 });
     // Every filter stays within the budget.
     for (const status of ['running', 'failed', 'recent'] as const) {
       counting.reset();
       await data.snapshot({ status, application: 'load', text: '' }, 20, ids[0]!);
       expect(counting.total(), status).toBeLessThanOrEqual(3);
     }
+  });
+
+  it('with the details pane open, alternates the counts and the summaries within the budget', async () => {
+    const backend = createInMemoryBackend();
+    const ids: string[] = [];
+    const add = async (i: number) => {
+      const w = wf('load', `job ${i}`, WorkflowStatus.RUNNING, [WorkflowStatus.SUCCEEDED, WorkflowStatus.RUNNING]);
+      ids.push(w.id);
+      await backend.store.store(w);
+    };
+    for (let i = 0; i < 10; i++) await add(i);
+    const store = countingStore(backend.store);
+    const queue = countingStore(backend.queue);
+    const data = new MonitorData({ store: store.store, queue: queue.store });
+    const all = { status: 'all', application: '', text: '' } as const;
+    await data.snapshot(all, 5, ids[0]!); // first sight of the rows: summaries, no counts
+    const calls: Array<Record<string, number>> = [];
+    const counts: Array<number | undefined> = [];
+    for (let i = 0; i < 6; i++) {
+      store.reset();
+      queue.reset();
+      const snap = await data.snapshot(all, 5, ids[0]!);
+      expect(store.total()).toBeLessThanOrEqual(3);
+      expect(Object.fromEntries(queue.calls)).toEqual({ stats: 1 }); // one queue query per refresh
+      expect(snap.detail?.id).toBe(ids[0]);
+      calls.push(Object.fromEntries(store.calls));
+      counts.push(snap.statusCounts?.RUNNING);
+    }
+    // Every refresh lists and retrieves; the last place alternates, counts first (none cached yet).
+    expect(calls.map((c) => [c.listWorkflows, c.retrieve])).toEqual(Array(6).fill([1, 1]));
+    expect(calls.map((c) => (c.countWorkflowsByStatus ? 'counts' : c.retrieveStageSummariesFor ? 'summaries' : '-'))).toEqual(['counts', 'summaries', 'counts', 'summaries', 'counts', 'summaries']);
+    expect(counts).toEqual(Array(6).fill(10)); // cached counts are shown between reads
+    // New rows keep appearing: their progress comes first, but the counts wait at most two refreshes.
+    const seen: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      await add(100 + i);
+      store.reset();
+      const snap = await data.snapshot(all, 5, ids[0]!);
+      expect(store.total()).toBeLessThanOrEqual(3);
+      seen.push(store.calls.get('countWorkflowsByStatus') ? 'counts' : 'summaries');
+      if (store.calls.get('countWorkflowsByStatus')) expect(snap.statusCounts?.RUNNING).toBe(11 + i);
+    }
+    expect(seen).toEqual(['summaries', 'counts', 'summaries', 'summaries', 'counts', 'summaries']);
+    // Closing the pane: both again, in one refresh.
+    store.reset();
+    await data.snapshot(all, 5, null);
+    expect(Object.fromEntries(store.calls)).toEqual({ listWorkflows: 1, retrieveStageSummariesFor: 1, countWorkflowsByStatus: 1 });
+  });
+
+  it('counts the whole database (or the filtered application) and the queue, not the rows on screen', async () => {
+    const { backend, data } = await setup();
+    for (let i = 0; i < 4; i++) await backend.store.store(wf('billing', `gone ${i}`, WorkflowStatus.CANCELED, []));
+    await backend.store.store(wf('shop', 'stopped', WorkflowStatus.STOPPED, []));
+    const snap = await data.snapshot({ status: 'running', application: '', text: '' }, 1);
+    expect(snap.workflows).toHaveLength(1);
+    expect(snap.statusCounts).toEqual({ RUNNING: 1, SUCCEEDED: 1, TERMINAL: 1, CANCELED: 4, STOPPED: 1 });
+    expect(statusTotals(snap.statusCounts!)).toEqual({ total: 8, running: 1, failed: 6 });
+    const shop = await data.snapshot({ status: 'all', application: 'shop', text: 'quick' }, 10);
+    expect(shop.statusCounts).toEqual({ RUNNING: 1, SUCCEEDED: 1, STOPPED: 1 });
+    expect(statusTotals(shop.statusCounts!)).toEqual({ total: 3, running: 1, failed: 1 });
+    // Queue: two ready, one delayed, one leased (processing).
+    await backend.queue.push(Messages.startWorkflow('a'));
+    await backend.queue.push(Messages.startWorkflow('b'));
+    await backend.queue.push(Messages.startWorkflow('c'));
+    await backend.queue.push(Messages.startWorkflow('later'), { delayMs: 60_000 });
+    expect(await backend.queue.poll({ limit: 1, leaseMs: 60_000 })).toHaveLength(1);
+    const queued = await data.snapshot({ status: 'all', application: '', text: '' }, 10);
+    expect(queued.queue).toEqual({ ready: 2, delayed: 1, processing: 1, deadLetters: 0 });
+    expect(queued.queueDepth).toBe(4);
+    expect(queued.deadLetters).toBe(0);
   });
 
   it('returns bounded rows with progress, errors, queue depth and dead letters', async () => {
@@ -134,8 +207,35 @@ describe('<App>', () => {
     expect(frame).toMatch(/Long job.*RUNNING\s+1\/2/);
     expect(frame).toMatch(/Quick job.*SUCCEEDED\s+2\/2/);
     expect(frame).toContain('disk on fire');
-    expect(frame).toMatch(/queue 0\s+dead letters 0/);
-    expect(frame).toContain('running 1  failed 1');
+    expect(frame).toMatch(/queue 0\s+processing 0\s+dead letters 0/);
+    expect(frame).toContain('shown 3  running 1  failed 1');
+  });
+
+  it('shows whole-database counts and the processing count in the status bar', async () => {
+    // 24 rows leave 19 for the list: 30 more workflows do not fit.
+    const extra = Array.from({ length: 30 }, (_, i) => wf('bulk', `old ${i}`, i < 10 ? WorkflowStatus.CANCELED : i < 12 ? WorkflowStatus.RUNNING : WorkflowStatus.SUCCEEDED, []));
+    const r = await mount({}, extra);
+    await r.backend.queue.push(Messages.startWorkflow('x'));
+    await r.backend.queue.push(Messages.startWorkflow('y'));
+    await r.backend.queue.push(Messages.startWorkflow('z'), { delayMs: 60_000 });
+    await r.backend.queue.poll({ limit: 1, leaseMs: 60_000 });
+    // 1 + 2 running, 1 TERMINAL + 10 CANCELED failed, though only 19 rows are on screen.
+    await until(() => r.lastFrame()!.includes('queue 3  processing 1  dead letters 0  shown 19  running 3  failed 11'));
+    const resize = (columns: number, rows: number) => {
+      Object.defineProperty(r.stdout, 'columns', { value: columns, configurable: true });
+      Object.defineProperty(r.stdout, 'rows', { value: rows, configurable: true });
+      r.stdout.emit('resize');
+    };
+    resize(80, 24);
+    await until(() => r.lastFrame()!.includes('queue 3  proc 1  dlq 0  shown 19  run 3  fail 11  refresh 0.1s  updated'));
+    expect(r.lastFrame()!.split('\n').every((l) => l.length <= 80)).toBe(true);
+    // The application filter narrows the counts too.
+    r.stdin.write('a');
+    await until(() => r.lastFrame()!.includes('Application:'));
+    r.stdin.write('bulk\r');
+    await until(() => r.lastFrame()!.includes('app=bulk') && r.lastFrame()!.includes('run 2  fail 10'));
+    await r.backend.store.store(wf('bulk', 'new failure', WorkflowStatus.TERMINAL, []));
+    await until(() => r.lastFrame()!.includes('run 2  fail 11'));
   });
 
   it('moves the selection and expands stages and tasks', async () => {
@@ -368,7 +468,7 @@ describe('<App>', () => {
     expect(frame.split('\n').every((l) => l.length <= 80)).toBe(true);
     expect(frame.split('\n').length).toBeLessThanOrEqual(23);
     expect(frame).not.toMatch(/TIME\s+STARTED/);
-    expect(frame).toMatch(/queue 0\s+dlq 0\s+shown 3 .*refresh 0.1s\s+updated \d\d:\d\d:\d\dZ/);
+    expect(frame).toMatch(/queue 0\s+proc 0\s+dlq 0\s+shown 3\s+run 1\s+fail 1\s+refresh 0.1s\s+updated \d\d:\d\d:\d\dZ/);
     r.stdin.write('?');
     await until(() => r.lastFrame()!.includes('closes the help'));
     expect(r.lastFrame()!.split('\n').every((l) => l.length <= 80)).toBe(true);

@@ -49,7 +49,7 @@ export { MultiInstanceBuilder, type MultiInstanceOptions } from './builders/mult
 export { LoopBackTask, LoopBuilder, LoopConditionTask, LoopStateTask, type LoopOptions, registerLoopTasks } from './builders/loop-builder.js';
 export { MUTEX_SCOPE } from './handlers/patterns.js';
 
-export type { DeadLetter, Delivery, PollOptions, PushOptions, Queue, StageSummary, WorkflowQuery, WorkflowStore } from './store/interfaces.js';
+export type { DeadLetter, Delivery, PollOptions, PushOptions, Queue, QueueStats, StageSummary, WorkflowQuery, WorkflowStore } from './store/interfaces.js';
 export {
   type ClaimRelease,
   type ClaimRequest,

@@ -1,5 +1,7 @@
-import { CorruptRowError, type DeadLetter, type Delivery, isMessageType, MESSAGE_TYPES, type Message, parseJson, type PollOptions, type PushOptions, type Queue } from '@stabilize/core';
+import { CorruptRowError, type DeadLetter, type Delivery, isMessageType, MESSAGE_TYPES, type Message, parseJson, type PollOptions, type PushOptions, type Queue, type QueueStats } from '@stabilize/core';
 import { PgBackend, type PostgresOptions, statementName } from './backend.js';
+
+/** What `Queue.stats()` resolves to. */
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ROW_ID = /^[1-9][0-9]{0,17}$/;
@@ -148,6 +150,12 @@ export class PostgresQueue implements Queue {
                  SELECT message_type, payload, task_id, ${now}, ${now}, ${n(3)}::integer FROM d RETURNING 1)
              SELECT (SELECT count(*)::int FROM ins) AS n, pg_notify(${n(4)}, '')`,
       dlqCount: `SELECT count(*)::int AS n FROM ${t.dlq}`,
+      // Each row in exactly one of processing (leased, lease not expired), delayed (not due), ready.
+      stats: `SELECT count(*) FILTER (WHERE lease_until > ${now})::int AS processing,
+               count(*) FILTER (WHERE (lease_until IS NULL OR lease_until <= ${now}) AND deliver_at > ${now})::int AS delayed,
+               count(*) FILTER (WHERE (lease_until IS NULL OR lease_until <= ${now}) AND deliver_at <= ${now})::int AS ready,
+               (SELECT count(*)::int FROM ${t.dlq}) AS dead_letters
+             FROM ${t.queue}`,
       clearDlq: `WITH d AS (DELETE FROM ${t.dlq} RETURNING 1) SELECT count(*)::int AS n FROM d`,
     };
   }
@@ -333,6 +341,12 @@ export class PostgresQueue implements Queue {
   async deadLetterCount(): Promise<number> {
     const sql = await this.sql();
     return Number((await this.run<{ n: number }>(sql.dlqCount, [], 'deadLetterCount')).rows[0]?.n ?? 0);
+  }
+
+  async stats(): Promise<QueueStats> {
+    const sql = await this.sql();
+    const [row] = (await this.run<{ ready: number; delayed: number; processing: number; dead_letters: number }>(sql.stats, [], 'stats', true)).rows;
+    return { ready: Number(row?.ready ?? 0), delayed: Number(row?.delayed ?? 0), processing: Number(row?.processing ?? 0), deadLetters: Number(row?.dead_letters ?? 0) };
   }
 
   async clearDeadLetters(): Promise<number> {

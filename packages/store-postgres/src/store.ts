@@ -1,4 +1,4 @@
-import { type StageExecution, type StageSummary, StageNotFoundError, Transaction, type Workflow, type WorkflowQuery, type WorkflowStore, WorkflowNotFoundError } from '@stabilize/core';
+import { type StageExecution, type StageSummary, StageNotFoundError, Transaction, type Workflow, type WorkflowQuery, type WorkflowStatus, type WorkflowStore, WorkflowNotFoundError } from '@stabilize/core';
 import { and, asc, count, desc, eq, gt, gte, inArray, isNull, lt, or, type SQL, sql as rawSql } from 'drizzle-orm';
 import { PgDialect, QueryBuilder } from 'drizzle-orm/pg-core';
 import { PgBackend, type PostgresOptions, statementName } from './backend.js';
@@ -164,6 +164,23 @@ export class PostgresWorkflowStore implements WorkflowStore {
     const built = this.qb.select({ n: count() }).from(w).where(this.where(w, query)).toSQL();
     const [row] = await this.rows<Record<string, unknown>>(built.sql, built.params, 'countWorkflows');
     return Number(row ? Object.values(row)[0] : 0);
+  }
+
+  async countWorkflowsByStatus(query: { application?: string } = {}): Promise<Partial<Record<WorkflowStatus, number>>> {
+    const { pipelineExecutions: w } = await this.tables();
+    const built = this.qb
+      .select({ status: w.status, n: rawSql<number>`count(*)::int` })
+      .from(w)
+      .where(this.where(w, query.application === undefined ? {} : { application: query.application }))
+      .groupBy(w.status)
+      .toSQL();
+    // Raw rows: values in select order (status, count), whatever names the driver gives them.
+    const counts: Partial<Record<WorkflowStatus, number>> = {};
+    for (const row of await this.rows<Record<string, unknown>>(built.sql, built.params, 'countWorkflowsByStatus')) {
+      const [status, n] = Object.values(row);
+      counts[status as WorkflowStatus] = Number(n);
+    }
+    return counts;
   }
 
   async listWorkflows(query: WorkflowQuery): Promise<Workflow[]> {

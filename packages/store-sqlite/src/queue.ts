@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { type Clock, type DeadLetter, type Delivery, type Message, type PollOptions, type PushOptions, type Queue, StabilizeError, systemClock } from '@stabilize/core';
+import { type Clock, type DeadLetter, type Delivery, type Message, type PollOptions, type PushOptions, type Queue, type QueueStats, StabilizeError, systemClock } from '@stabilize/core';
 import type Database from 'better-sqlite3';
 import { asc, count, eq } from 'drizzle-orm';
 import { acquireConnection, releaseConnection, type SqliteConnection } from './connection.js';
 import type { SqliteOptions } from './options.js';
 import { insertSql, messageToRow, payloadToMessage } from './rows.js';
 import { type DeadLetterRow, queueMessages, queueMessagesDlq } from './schema.js';
+
+/** What `Queue.stats()` resolves to. */
 
 const DEFAULT_MAX_ATTEMPTS = 10;
 const DELIVERABLE = 'deliver_at <= @now AND (lease_until IS NULL OR lease_until <= @now)';
@@ -30,6 +32,18 @@ export const QUEUE_SQL = {
   nextLeased: 'SELECT MIN(MAX(deliver_at, lease_until)) AS at FROM queue_messages INDEXED BY idx_queue_messages_lease WHERE lease_until IS NOT NULL',
   pendingForTask: 'SELECT 1 FROM queue_messages WHERE task_id = ? LIMIT 1',
 } as const;
+
+/**
+ * `Queue.stats()` in one statement: each row falls in exactly one of processing (leased, lease not
+ * expired), delayed (not due) and ready; plus the dead letter count. Not a hot path (a monitor reads
+ * it once per refresh), so it may scan the queue, which is why it is not in `QUEUE_SQL`.
+ */
+export const QUEUE_STATS_SQL = `SELECT
+    COUNT(CASE WHEN lease_until > @now THEN 1 END) AS processing,
+    COUNT(CASE WHEN (lease_until IS NULL OR lease_until <= @now) AND deliver_at > @now THEN 1 END) AS delayed,
+    COUNT(CASE WHEN (lease_until IS NULL OR lease_until <= @now) AND deliver_at <= @now THEN 1 END) AS ready,
+    (SELECT COUNT(*) FROM queue_messages_dlq) AS deadLetters
+  FROM queue_messages`;
 
 interface CandidateRow {
   id: number;
@@ -244,6 +258,11 @@ export class SqliteQueue implements Queue {
 
   async deadLetterCount(): Promise<number> {
     return this.open().orm.select({ n: count() }).from(queueMessagesDlq).get()?.n ?? 0;
+  }
+
+  async stats(): Promise<QueueStats> {
+    const row = this.run(QUEUE_STATS_SQL).get({ now: this.clock.now() }) as QueueStats;
+    return { ready: row.ready, delayed: row.delayed, processing: row.processing, deadLetters: row.deadLetters };
   }
 
   async clearDeadLetters(): Promise<number> {

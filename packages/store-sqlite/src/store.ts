@@ -299,6 +299,19 @@ export class SqliteWorkflowStore implements WorkflowStore {
     return row?.n ?? 0;
   }
 
+  async countWorkflowsByStatus(query: { application?: string } = {}): Promise<Partial<Record<WorkflowStatus, number>>> {
+    const t = pipelineExecutions;
+    const rows = this.open()
+      .orm.select({ status: t.status, n: count() })
+      .from(t)
+      .where(this.where(query.application === undefined ? {} : { application: query.application }))
+      .groupBy(t.status)
+      .all();
+    const counts: Partial<Record<WorkflowStatus, number>> = {};
+    for (const row of rows) counts[row.status as WorkflowStatus] = row.n;
+    return counts;
+  }
+
   async listWorkflows(query: WorkflowQuery): Promise<Workflow[]> {
     const rows = this.open()
       .orm.select()

@@ -4,9 +4,9 @@ import { ClaimBlockedError, ConcurrencyError, LeaseLostError, StageNotFoundError
 import type { EventRecord, EventSnapshot, EventStore, ReadAllEventsOptions, ReadWorkflowEventsOptions } from '../events/event-store.js';
 import type { Message } from '../messages/messages.js';
 import type { StageExecution } from '../model/stage-execution.js';
-import { isComplete } from '../model/status.js';
+import { isComplete, type WorkflowStatus } from '../model/status.js';
 import { Workflow } from '../model/workflow.js';
-import type { DeadLetter, Delivery, PollOptions, PushOptions, Queue, StageSummary, WorkflowQuery, WorkflowStore } from '../store/interfaces.js';
+import type { DeadLetter, Delivery, PollOptions, PushOptions, Queue, QueueStats, StageSummary, WorkflowQuery, WorkflowStore } from '../store/interfaces.js';
 import type { Transaction } from '../store/transaction.js';
 
 interface QueueRow {
@@ -253,6 +253,12 @@ export class InMemoryWorkflowStore implements WorkflowStore {
     return this.matching(query).length;
   }
 
+  async countWorkflowsByStatus(query: { application?: string } = {}): Promise<Partial<Record<WorkflowStatus, number>>> {
+    const counts: Partial<Record<WorkflowStatus, number>> = {};
+    for (const w of this.matching(query.application === undefined ? {} : { application: query.application })) counts[w.status] = (counts[w.status] ?? 0) + 1;
+    return counts;
+  }
+
   async listWorkflows(query: WorkflowQuery): Promise<Workflow[]> {
     return this.matching(query)
       .slice(0, query.limit ?? 100)
@@ -484,6 +490,17 @@ export class InMemoryQueue implements Queue {
 
   async deadLetterCount(): Promise<number> {
     return this.db.deadLetters.size;
+  }
+
+  async stats(): Promise<QueueStats> {
+    const now = this.db.clock.now();
+    const stats: QueueStats = { ready: 0, delayed: 0, processing: 0, deadLetters: this.db.deadLetters.size };
+    for (const row of this.db.rows.values()) {
+      if (row.leaseUntil !== null && row.leaseUntil > now) stats.processing++;
+      else if (row.deliverAt > now) stats.delayed++;
+      else stats.ready++;
+    }
+    return stats;
   }
 
   async clearDeadLetters(): Promise<number> {

@@ -63,6 +63,11 @@ export interface WorkflowStore {
   retrieveStageSummariesFor(workflowIds: readonly string[]): Promise<Map<string, StageSummary[]>>;
   /** Number of workflows with this pipelineConfigId in the given status. */
   countWorkflows(query: WorkflowQuery): Promise<number>;
+  /**
+   * How many workflows there are in each status, in one grouped query (dashboards): the whole
+   * database, or one application's workflows. Statuses with no workflow are left out.
+   */
+  countWorkflowsByStatus(query?: { application?: string }): Promise<Partial<Record<WorkflowStatus, number>>>;
   /** Workflow rows (without stages) matching the query, ordered by id (`query.order`, default ascending). */
   listWorkflows(query: WorkflowQuery): Promise<Workflow[]>;
   /** Applies every change of the transaction atomically. Throws ConcurrencyError on a version conflict. */
@@ -109,6 +114,21 @@ export interface PushOptions {
   maxAttempts?: number;
 }
 
+/**
+ * The queue at one instant (`Queue.stats`). Every queued row is in exactly one of `ready`,
+ * `delayed` and `processing`, so their sum is `Queue.size()`.
+ */
+export interface QueueStats {
+  /** Due and not leased (or its lease expired): a poll would claim it now. */
+  ready: number;
+  /** Not due yet (pushed with a delay or rescheduled) and not leased. */
+  delayed: number;
+  /** Leased by a worker whose lease has not expired: in flight. */
+  processing: number;
+  /** Rows in the dead letter queue. */
+  deadLetters: number;
+}
+
 /** The durable message queue. Rows pushed by `WorkflowStore.commit` live in the same database. */
 export interface Queue {
   push(message: Message, options?: PushOptions): Promise<void>;
@@ -135,6 +155,8 @@ export interface Queue {
   /** Puts a dead letter back on the queue with a fresh attempt count. */
   replayDeadLetter(id: string): Promise<boolean>;
   deadLetterCount(): Promise<number>;
+  /** Ready, delayed, processing and dead letter counts, read in one query (at the queue's clock). */
+  stats(): Promise<QueueStats>;
   clearDeadLetters(): Promise<number>;
   close(): Promise<void>;
 }

@@ -132,6 +132,25 @@ export function backendContract(factory: BackendFactory): void {
     );
 
     it(
+      'counts workflows by status in one call, for the whole database or one application',
+      withBackend(async ({ store }) => {
+        expect(await store.countWorkflowsByStatus()).toEqual({});
+        const make = (application: string, status: WorkflowStatus) => store.store(Workflow.create({ application, name: `${application} ${status}`, status, stages: [] }));
+        for (const status of [WorkflowStatus.RUNNING, WorkflowStatus.RUNNING, WorkflowStatus.TERMINAL, WorkflowStatus.CANCELED, WorkflowStatus.SUCCEEDED]) await make('shop', status);
+        for (const status of [WorkflowStatus.RUNNING, WorkflowStatus.SUCCEEDED, WorkflowStatus.SUCCEEDED, WorkflowStatus.NOT_STARTED]) await make('billing', status);
+        expect(await store.countWorkflowsByStatus()).toEqual({ RUNNING: 3, TERMINAL: 1, CANCELED: 1, SUCCEEDED: 3, NOT_STARTED: 1 });
+        expect(await store.countWorkflowsByStatus({})).toEqual(await store.countWorkflowsByStatus());
+        expect(await store.countWorkflowsByStatus({ application: 'shop' })).toEqual({ RUNNING: 2, TERMINAL: 1, CANCELED: 1, SUCCEEDED: 1 });
+        expect(await store.countWorkflowsByStatus({ application: 'billing' })).toEqual({ RUNNING: 1, SUCCEEDED: 2, NOT_STARTED: 1 });
+        expect(await store.countWorkflowsByStatus({ application: 'nobody' })).toEqual({});
+        // Status changes through commits show up.
+        const [first] = await store.listWorkflows({ application: 'billing', statuses: [WorkflowStatus.RUNNING] });
+        await store.commit(new Transaction().updateWorkflow(first!, { status: WorkflowStatus.TERMINAL }));
+        expect(await store.countWorkflowsByStatus({ application: 'billing' })).toEqual({ TERMINAL: 1, SUCCEEDED: 2, NOT_STARTED: 1 });
+      }),
+    );
+
+    it(
       'reads the stage summaries of several workflows in one call',
       withBackend(async ({ store }) => {
         const a = sampleWorkflow();
@@ -283,6 +302,38 @@ export function backendContract(factory: BackendFactory): void {
         const [again] = await queue.poll({ limit: 1, leaseMs: 1000 });
         expect(again!.attempts).toBe(2);
         expect(await queue.hasPendingMessageForTask('nope')).toBe(false);
+      }),
+    );
+
+    it(
+      'reports ready, delayed, processing and dead letter counts at the queue clock',
+      withBackend(async ({ queue }, clock) => {
+        expect(await queue.stats()).toEqual({ ready: 0, delayed: 0, processing: 0, deadLetters: 0 });
+        await queue.push(Messages.startWorkflow('a'));
+        await queue.push(Messages.startWorkflow('b'));
+        await queue.push(Messages.startWorkflow('c'));
+        await queue.push(Messages.startWorkflow('later'), { delayMs: 5000 });
+        await queue.push(Messages.startTask('w', 's', 'doomed'), { delayMs: 100, maxAttempts: 1 });
+        expect(await queue.stats()).toEqual({ ready: 3, delayed: 2, processing: 0, deadLetters: 0 });
+        const [leased] = await queue.poll({ limit: 1, leaseMs: 1000 });
+        expect((leased!.message as { executionId: string }).executionId).toBe('a');
+        expect(await queue.stats()).toEqual({ ready: 2, delayed: 2, processing: 1, deadLetters: 0 });
+        // The doomed message becomes due, is claimed once and, out of attempts, dead-lettered.
+        clock.advance(100);
+        expect(await queue.stats()).toEqual({ ready: 3, delayed: 1, processing: 1, deadLetters: 0 });
+        const claimed = await queue.poll({ limit: 3, leaseMs: 60_000 });
+        expect(claimed).toHaveLength(3);
+        const doomed = claimed.find((d) => d.message.type === 'StartTask')!;
+        expect(await queue.reschedule(doomed, 0, 'boom')).toBe(true);
+        expect(await queue.stats()).toEqual({ ready: 0, delayed: 1, processing: 3, deadLetters: 1 });
+        // An expired lease makes its message ready again; a rescheduled one is delayed.
+        clock.advance(1000);
+        const b = claimed.find((d) => (d.message as { executionId?: string }).executionId === 'b')!;
+        expect(await queue.reschedule(b, 2000)).toBe(true);
+        expect(await queue.stats()).toEqual({ ready: 1, delayed: 2, processing: 1, deadLetters: 1 });
+        expect(await queue.size()).toBe(4);
+        expect(await queue.ack(claimed.find((d) => (d.message as { executionId?: string }).executionId === 'c')!)).toBe(true);
+        expect(await queue.stats()).toEqual({ ready: 1, delayed: 2, processing: 0, deadLetters: 1 });
       }),
     );
 
