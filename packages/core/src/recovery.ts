@@ -1,5 +1,6 @@
 import { type Clock, systemClock } from './clock.js';
-import { errorMessage, RecoveryError } from './errors.js';
+import { CorruptRowError, errorMessage, RecoveryError } from './errors.js';
+import { markTerminal } from './processor/corrupt.js';
 import { type Message, Messages } from './messages/messages.js';
 import { isContinuable, isComplete, WorkflowStatus } from './model/status.js';
 import type { StageExecution } from './model/stage-execution.js';
@@ -45,6 +46,9 @@ export class WorkflowRecovery {
   async recoverPendingWorkflows(application?: string): Promise<RecoveryResult[]> {
     const results: RecoveryResult[] = [];
     let afterId: string | undefined;
+    // A corrupt workflow row fails the whole page it is on. It ends TERMINAL like a corrupt row a
+    // handler meets (decisions.md), which takes it out of the page, and the page is read again.
+    let quarantined = 0;
     for (;;) {
       let batch: Workflow[];
       try {
@@ -55,6 +59,11 @@ export class WorkflowRecovery {
           ...(application !== undefined ? { application } : { startedAfter: this.clock.now() - this.maxAgeMs }),
         });
       } catch (error) {
+        if (error instanceof CorruptRowError && error.workflowId && quarantined < this.batchSize && (await markTerminal(this.store, error.workflowId, this.clock.now()).catch(() => false))) {
+          quarantined++;
+          results.push({ workflowId: error.workflowId, status: 'failed', message: `${errorMessage(error)}; the workflow was marked TERMINAL`, stagesRequeued: 0 });
+          continue;
+        }
         throw new RecoveryError(`Could not list workflows to recover: ${errorMessage(error)}`, { cause: error });
       }
       for (const workflow of batch) results.push(await this.recoverOne(workflow.id));

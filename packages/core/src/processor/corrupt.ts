@@ -50,7 +50,7 @@ export async function quarantineCorrupt(deps: HandlerDeps, queue: Queue, store: 
 }
 
 /** TERMINAL with an end time, without decoding more than the workflow row (which may be the bad one). */
-async function markTerminal(store: WorkflowStore, workflowId: string, now: number): Promise<boolean> {
+export async function markTerminal(store: WorkflowStore, workflowId: string, now: number): Promise<boolean> {
   try {
     const workflow = await store.retrieveWorkflowOnly(workflowId);
     if (isComplete(workflow.status)) return false;

@@ -7,6 +7,7 @@ import { CorruptRowError } from '../errors.js';
 import type { Logger } from '../handlers/deps.js';
 import { WorkflowStatus } from '../model/status.js';
 import { Workflow } from '../model/workflow.js';
+import { WorkflowRecovery } from '../recovery.js';
 import type { DeadLetter } from '../store/interfaces.js';
 import type { BackendFactory, CorruptionTarget } from './backend.js';
 import { createHarness, type Harness, S } from './harness.js';
@@ -201,6 +202,33 @@ export function corruptionScenarios(factory: BackendFactory): void {
           expect((await o.h.store.retrieveWorkflowOnly(o.victim.id)).status).toBe(WorkflowStatus.TERMINAL);
         },
       );
+    });
+
+    it('a recovery sweep meeting a corrupt workflow row marks it TERMINAL and recovers the others', async () => {
+      const h = await createHarness(factory);
+      try {
+        if (!h.corrupt) throw new Error(`${factory.name}: the backend has no corrupt hook; set providesCorruption: false on its factory`);
+        // Two running workflows whose worker died after stage `a`: the StartStage of `b` is gone.
+        const victim = wf('victim');
+        const bystander = wf('bystander');
+        for (const w of [victim, bystander]) {
+          w.status = WorkflowStatus.RUNNING;
+          w.startTime = h.clock.now();
+          w.stageByRefId('a')!.status = WorkflowStatus.SUCCEEDED;
+          await h.store.store(w);
+        }
+        await h.corrupt({ kind: 'workflow', workflowId: victim.id, column: 'context' });
+        const results = await new WorkflowRecovery(h.store, h.queue, { clock: h.clock }).recoverPendingWorkflows();
+        const byId = new Map(results.map((r) => [r.workflowId, r]));
+        expect(byId.get(victim.id)?.status).toBe('failed');
+        expect(byId.get(victim.id)?.message).toMatch(new RegExp(`^Corrupt row: pipeline_executions row ${victim.id} of workflow ${victim.id} \\(column context\\): .*; the workflow was marked TERMINAL$`));
+        expect(byId.get(bystander.id)).toMatchObject({ status: 'recovered', stagesRequeued: 1 });
+        expect(await h.store.countWorkflows({ application: 'corruption-victim', statuses: [WorkflowStatus.TERMINAL] })).toBe(1);
+        await h.processor.processAll({ timeoutMs: 20_000 });
+        expect((await h.store.retrieveWorkflowOnly(bystander.id)).status).toBe(WorkflowStatus.SUCCEEDED);
+      } finally {
+        await h.close();
+      }
     });
 
     it('a malformed message payload: dead-lettered at once; it names no workflow, so none is marked', async () => {
