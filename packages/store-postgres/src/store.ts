@@ -65,6 +65,11 @@ export class PostgresWorkflowStore implements WorkflowStore {
     return {
       workflow: `SELECT ${WORKFLOW_COLUMNS.join(', ')} FROM ${t.workflows} WHERE id = $1`,
       stage: `${stageSelect} WHERE s.id = $1`,
+      // The stage with its workflow's row (columns prefixed `w__`); no workflow row: w__id is null.
+      stageWithWorkflow: `SELECT ${STAGE_COLUMNS.map((c) => `s.${c}`).join(', ')},
+        (SELECT json_agg(tk ORDER BY tk.position) FROM ${t.tasks} tk WHERE tk.stage_id = s.id) AS tasks,
+        ${WORKFLOW_COLUMNS.map((c) => `w.${c} AS w__${c}`).join(', ')}
+        FROM ${t.stages} s LEFT JOIN ${t.workflows} w ON w.id = s.execution_id WHERE s.id = $1`,
       stagesOfWorkflow: `${stageSelect} WHERE s.execution_id = $1 ORDER BY s.position`,
       // In the order of the requested ref ids (then creation order), as the in-memory reference.
       stagesByRefIds: `${stageSelect} WHERE s.execution_id = $1 AND s.ref_id = ANY($2::text[]) ORDER BY array_position($2::text[], s.ref_id), s.position`,
@@ -110,6 +115,20 @@ export class PostgresWorkflowStore implements WorkflowStore {
     const [row] = await this.rows<StageRow & Record<string, unknown>>(sql.stage, [stageId], 'retrieveStage');
     if (!row) throw new StageNotFoundError(stageId);
     return stageFromRow(row);
+  }
+
+  async retrieveStageWithWorkflow(stageId: string): Promise<{ stage: StageExecution; workflow: Workflow }> {
+    const sql = await this.sql();
+    const [row] = await this.rows<Record<string, unknown>>(sql.stageWithWorkflow, [stageId], 'retrieveStageWithWorkflow');
+    if (!row) throw new StageNotFoundError(stageId);
+    const stageRow: Record<string, unknown> = {};
+    const workflowRow: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(row)) {
+      if (key.startsWith('w__')) workflowRow[key.slice(3)] = value;
+      else stageRow[key] = value;
+    }
+    if (workflowRow.id === null || workflowRow.id === undefined) throw new WorkflowNotFoundError(String(stageRow.execution_id));
+    return { stage: stageFromRow(stageRow as unknown as StageRow), workflow: workflowFromRow(workflowRow as unknown as WorkflowRow) };
   }
 
   async retrieveStagesByRefIds(workflowId: string, refIds: readonly string[]): Promise<StageExecution[]> {

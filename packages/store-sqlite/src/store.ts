@@ -243,6 +243,11 @@ export class SqliteWorkflowStore implements WorkflowStore {
   // Hot-path reads run their two statements without a read transaction: in this process nothing can
   // interleave between synchronous statements, and a commit by another process in between can only
   // make the version-checked write that follows fail and retry.
+  async retrieveStageWithWorkflow(stageId: string): Promise<{ stage: StageExecution; workflow: Workflow }> {
+    const stage = await this.retrieveStage(stageId);
+    return { stage, workflow: await this.retrieveWorkflowOnly(stage.executionId) };
+  }
+
   async retrieveStage(stageId: string): Promise<StageExecution> {
     const row = this.run(STORE_SQL.stageById).get(stageId) as StageRow | undefined;
     if (!row) throw new StageNotFoundError(stageId);

@@ -11,6 +11,7 @@ import {
 } from '../errors.js';
 import { Messages, type RunTask } from '../messages/messages.js';
 import type { StageExecution } from '../model/stage-execution.js';
+import type { Workflow } from '../model/workflow.js';
 import { isComplete, WorkflowStatus } from '../model/status.js';
 import type { TaskExecution } from '../model/task-execution.js';
 import { assertJsonObject } from '../serialization/json.js';
@@ -33,10 +34,7 @@ type Input = HandlerInput<RunTask>;
  */
 export async function handleRunTask(deps: HandlerDeps, input: Input): Promise<void> {
   const { message } = input;
-  // The workflow row is read alongside the stage (one round trip instead of two on a network store).
-  const workflowRead = deps.store.retrieveWorkflowOnly(message.executionId);
-  workflowRead.catch(() => undefined); // unused when the stage is gone; its error surfaces below otherwise
-  const stage = await loadStageOrReport(deps, input);
+  const { stage, workflowRead } = await readStageAndWorkflow(deps, input);
   if (!stage) return;
   const task = stage.taskById(message.taskId);
   if (!task) {
@@ -107,6 +105,24 @@ export async function handleRunTask(deps: HandlerDeps, input: Input): Promise<vo
     deps.runningTasks.finish(task.id);
   }
   await processResult(deps, input, implementation, result, pristine, { workflow, reads });
+}
+
+/**
+ * The stage and its workflow row: in one read where the store offers it, else two concurrent reads
+ * (one round trip either way). A gone stage is reported as by `loadStageOrReport`.
+ */
+async function readStageAndWorkflow(deps: HandlerDeps, input: Input): Promise<{ stage: StageExecution | null; workflowRead: Promise<Workflow> }> {
+  if (deps.store.retrieveStageWithWorkflow) {
+    try {
+      const { stage, workflow } = await deps.store.retrieveStageWithWorkflow(input.message.stageId);
+      return { stage, workflowRead: Promise.resolve(workflow) };
+    } catch {
+      // a missing stage or workflow: the separate reads below report it as usual
+    }
+  }
+  const workflowRead = deps.store.retrieveWorkflowOnly(input.message.executionId);
+  workflowRead.catch(() => undefined); // unused when the stage is gone; its error surfaces when awaited
+  return { stage: await loadStageOrReport(deps, input), workflowRead };
 }
 
 async function execute(deps: HandlerDeps, implementation: Task, stage: StageExecution, task: TaskExecution, message: RunTask, controller: AbortController): Promise<TaskResult> {

@@ -203,6 +203,11 @@ export class InMemoryWorkflowStore implements WorkflowStore {
     return copyWorkflowRow(row);
   }
 
+  async retrieveStageWithWorkflow(stageId: string): Promise<{ stage: StageExecution; workflow: Workflow }> {
+    const stage = await this.retrieveStage(stageId);
+    return { stage, workflow: await this.retrieveWorkflowOnly(stage.executionId) };
+  }
+
   async retrieveStage(stageId: string): Promise<StageExecution> {
     const stage = this.db.stages.get(stageId);
     if (!stage) throw new StageNotFoundError(stageId);

@@ -48,6 +48,12 @@ export interface WorkflowStore {
   retrieveWorkflowOnly(workflowId: string): Promise<Workflow>;
   /** One stage with its tasks. Throws StageNotFoundError. */
   retrieveStage(stageId: string): Promise<StageExecution>;
+  /**
+   * Optional: a stage and its workflow row in one read (a network store saves a statement on every
+   * task run). Throws StageNotFoundError when the stage is gone, WorkflowNotFoundError when only the
+   * workflow is. Without it, the engine reads the two concurrently.
+   */
+  retrieveStageWithWorkflow?(stageId: string): Promise<{ stage: StageExecution; workflow: Workflow }>;
   /** Stages (with tasks) of one workflow by ref id; unknown ref ids are left out. */
   retrieveStagesByRefIds(workflowId: string, refIds: readonly string[]): Promise<StageExecution[]>;
   /** Stages (with tasks) that list `refId` as a requisite, in creation order. */

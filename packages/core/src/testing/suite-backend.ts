@@ -106,6 +106,12 @@ export function backendContract(factory: BackendFactory): void {
         ]);
         await expect(store.retrieve('missing')).rejects.toBeInstanceOf(WorkflowNotFoundError);
         await expect(store.retrieveStage('missing')).rejects.toBeInstanceOf(StageNotFoundError);
+        // The optional combined read (every backend here offers it) equals the two separate reads.
+        if (!store.retrieveStageWithWorkflow) throw new Error('expected retrieveStageWithWorkflow on the reference backends');
+        const both = await store.retrieveStageWithWorkflow(child.id);
+        expect(JSON.parse(JSON.stringify(both.stage))).toEqual(JSON.parse(JSON.stringify(await store.retrieveStage(child.id))));
+        expect(JSON.parse(JSON.stringify(both.workflow))).toEqual(JSON.parse(JSON.stringify(await store.retrieveWorkflowOnly(w.id))));
+        await expect(store.retrieveStageWithWorkflow('missing')).rejects.toBeInstanceOf(StageNotFoundError);
         expect(await store.countWorkflows({ pipelineConfigId: 'cfg-1', statuses: [WorkflowStatus.NOT_STARTED] })).toBe(1);
         expect((await store.listWorkflows({ application: 'contract' })).map((x) => x.id)).toEqual([w.id]);
       }),
