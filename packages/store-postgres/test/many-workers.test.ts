@@ -53,7 +53,7 @@ async function run(killOne: boolean): Promise<void> {
       expect(victim.exitCode).toBeNull(); // still mid-run
       victim.kill('SIGKILL');
       await exited(victim);
-      extraAllowed = 8; // the victim's in-flight handlers (maxWorkers) may run their task again
+      extraAllowed = 8; // the victim's task slots (maxConcurrentTasks: 8): a task that ran but whose result was not committed runs again
       workers.push(await startWorker(schema, log));
     }
 
