@@ -1,6 +1,6 @@
 // The worker loop under a failing queue (backoff, one log line per outage) and bounded stops.
 import { describe, expect, it } from 'vitest';
-import { createInMemoryBackend, type Logger, Messages, QueueProcessor, TransientError } from '../src/index.js';
+import { createInMemoryBackend, type Logger, Messages, Orchestrator, QueueProcessor, StageExecution, TaskExecution, TaskRegistry, TaskResult, TransientError, Workflow, WorkflowStatus } from '../src/index.js';
 
 function recordingLogger(): Logger & { lines: string[] } {
   const lines: string[] = [];
@@ -88,5 +88,37 @@ describe('stop()', () => {
     await other.processAll({ timeoutMs: 5_000 });
     expect(handled).toBe(1);
     expect(await queue.size()).toBe(0);
+  });
+
+  it('a task body still running at the bound gets its abort signal; another worker runs the task to the end', async () => {
+    const { store, queue } = createInMemoryBackend();
+    const registry = new TaskRegistry();
+    const runs: Array<'aborted' | 'done'> = [];
+    registry.register('long', async (_stage, ctx) => {
+      const outcome = await new Promise<'aborted' | 'done'>((resolve) => {
+        const timer = setTimeout(() => resolve('done'), runs.length === 0 ? 30_000 : 10);
+        ctx.signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          resolve('aborted');
+        });
+      });
+      runs.push(outcome);
+      return TaskResult.success({ outputs: { outcome } });
+    });
+    const w = Workflow.create({ application: 'a', name: 'long', stages: [new StageExecution({ refId: 'a', type: 'long', name: 'a', tasks: [TaskExecution.create({ name: 'long', implementingClass: 'long' })] })] });
+    await new Orchestrator(queue, { store }).start(w);
+    const first = new QueueProcessor(queue, { store, taskRegistry: registry, leaseMs: 60_000 });
+    first.start();
+    while ((await store.retrieve(w.id)).stages[0]!.status !== WorkflowStatus.RUNNING) await sleep(5);
+    await sleep(20); // the task body is running
+    const result = await first.stop({ timeoutMs: 50 });
+    expect(result).toMatchObject({ handedBack: 1, timedOut: true });
+    await sleep(20);
+    expect(runs).toEqual(['aborted']); // told to stop; its late result is refused
+    await new QueueProcessor(queue, { store, taskRegistry: registry }).processAll({ timeoutMs: 5_000 });
+    const done = await store.retrieve(w.id);
+    expect(runs).toEqual(['aborted', 'done']);
+    expect(done.status).toBe(WorkflowStatus.SUCCEEDED);
+    expect(done.stages[0]!.outputs).toEqual({ outcome: 'done' });
   });
 });

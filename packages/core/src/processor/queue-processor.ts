@@ -44,7 +44,7 @@ export interface StopOptions {
    * Longest wait for in-flight messages, in ms. When it passes, the messages still in flight are
    * handed back to the queue (deliverable at once to any worker) and `stop()` returns; their
    * handlers' late commits are refused (`LeaseLostError`), so the work is redone exactly once
-   * elsewhere. A task body still running then is abandoned (at-least-once, like a crash).
+   * elsewhere. A task body still running then gets its AbortSignal (at-least-once, like a crash).
    * Default: no limit (wait for every in-flight message).
    */
   timeoutMs?: number;
@@ -409,6 +409,8 @@ export class QueueProcessor {
         // and any worker may take the message at once.
         for (const [id, delivery] of this.inFlightDeliveries) {
           this.abandoned.add(id);
+          // A task body still running is told to stop (its AbortSignal): another worker redoes it.
+          if (delivery.message.type === 'RunTask') this.deps.runningTasks.abort(delivery.message.taskId, 'Worker stopped; the task was handed back');
           if (await this.queue.reschedule(delivery, 0).catch(() => false)) result.handedBack++;
         }
         this.deps.logger.warn('Stop timed out; in-flight messages handed back', { timeoutMs, handedBack: result.handedBack });
