@@ -131,7 +131,7 @@ function memo(cache: Map<string, Promise<StageExecution[]>>, key: string, read: 
   return pending;
 }
 
-/** What a fused commit works with: the workflow row (re-read when the result commits) and the memoized reads. */
+/** What a fused commit decides on: the workflow row read for it (fresh) and the memoized reads. */
 export interface FuseScope {
   workflow: Workflow;
   reads: FusedReads;
@@ -168,15 +168,15 @@ function hasCleanupHook(deps: HandlerDeps, stage: StageExecution): boolean {
  * changes nothing) when the stage needs the queued CompleteStage (synthetic stages, cleanup hooks,
  * a status that is not final yet).
  */
-export async function completeStageInTx(deps: HandlerDeps, tx: Transaction, stage: StageExecution, scope: FuseScope): Promise<boolean> {
+export async function completeStageInTx(deps: HandlerDeps, tx: Transaction, stage: StageExecution, reads: FusedReads): Promise<boolean> {
   if (stage.status !== WorkflowStatus.RUNNING || hasCleanupHook(deps, stage) || !mayHaveNoSyntheticStages(deps, stage)) return false;
   let status = determineStageStatus(stage, []);
   if (status === WorkflowStatus.RUNNING || !isComplete(status)) return false;
   // Stages created with the workflow may sit under it (the definition can nest them).
-  if ((await scope.reads.syntheticStages(stage.id)).length > 0) return false;
+  if ((await reads.syntheticStages(stage.id)).length > 0) return false;
   // Read now, not before the task ran: a join below may have fired meanwhile, the workflow may have
   // been canceled or paused. Both reads run concurrently.
-  scope = { ...scope, workflow: await scope.reads.completionReads(stage) };
+  const scope: FuseScope = { workflow: await reads.completionReads(stage), reads };
   if (status === WorkflowStatus.FAILED_CONTINUE && stage.context._blocking_failure === true) status = WorkflowStatus.TERMINAL; // Q7
   stage.status = status;
   stage.endTime = deps.clock.now();

@@ -21,7 +21,7 @@ import { verifyOutputs } from '../task/verification.js';
 import { assertOutputSize, outputLimitDetails } from '../task/output-limit.js';
 import { completeTaskWithError, loadStageOrReport, newTx, retryOnConcurrency } from './common.js';
 import { completeTaskInTx } from './task-flow.js';
-import { type FuseScope, FusedReads } from './fused.js';
+import { FusedReads } from './fused.js';
 import { exponentialDelay } from './config.js';
 import type { HandlerDeps, HandlerInput } from './deps.js';
 import { notifyMilestoneWatchers } from './patterns.js';
@@ -104,7 +104,7 @@ export async function handleRunTask(deps: HandlerDeps, input: Input): Promise<vo
   } finally {
     deps.runningTasks.finish(task.id);
   }
-  await processResult(deps, input, implementation, result, pristine, { workflow, reads });
+  await processResult(deps, input, implementation, result, pristine, reads);
 }
 
 /**
@@ -203,7 +203,7 @@ async function handleTaskError(deps: HandlerDeps, input: Input, implementation: 
 }
 
 /** Engine.md §4.5.4: merge the result into a freshly read stage and continue by its status. */
-async function processResult(deps: HandlerDeps, input: Input, implementation: Task, result: TaskResult, loaded?: StageExecution, fuse?: FuseScope): Promise<void> {
+async function processResult(deps: HandlerDeps, input: Input, implementation: Task, result: TaskResult, loaded?: StageExecution, reads?: FusedReads): Promise<void> {
   try {
     assertJsonObject(result.context, 'task result context');
     assertJsonObject(result.outputs, 'task result outputs');
@@ -225,7 +225,7 @@ async function processResult(deps: HandlerDeps, input: Input, implementation: Ta
       return;
     }
   }
-  await commitResult(deps, input, result.status, result, implementation, loaded, fuse);
+  await commitResult(deps, input, result.status, result, implementation, loaded, reads);
 }
 
 async function commitResult(
@@ -235,17 +235,15 @@ async function commitResult(
   result: TaskResult | null,
   implementation?: Task,
   loaded?: StageExecution,
-  fuse?: FuseScope,
+  reads?: FusedReads,
 ): Promise<void> {
   let first = loaded;
-  // With the workflow row read before the task ran, the commit completes the stage and starts its
-  // successors in place (fused.ts); it is the same check StartStage would make a moment later.
-  let scope = fuse;
+  // With `reads`, the commit completes the stage and starts its successors in place (fused.ts).
+  let fused = reads;
   await retryOnConcurrency(deps, async () => {
     const stage = first ?? (await deps.store.retrieveStage(input.message.stageId));
-    // A retry after a conflict reads afresh, the workflow row too (its status may be what changed).
-    if (!first && scope) scope = { workflow: await deps.store.retrieveWorkflowOnly(stage.executionId), reads: new FusedReads(deps) };
-    first = undefined; // a retry after a conflict reads afresh
+    if (!first && fused) fused = new FusedReads(deps); // a retry after a conflict reads afresh
+    first = undefined;
     const task = stage.taskById(input.message.taskId);
     // The task was canceled, reset by a jump or completed meanwhile: its late result is dropped.
     if (!task || task.status !== WorkflowStatus.RUNNING) return;
@@ -313,7 +311,7 @@ async function commitResult(
       default:
         complete(stage.failureStatus(WorkflowStatus.TERMINAL), WorkflowStatus.TERMINAL);
     }
-    if (completion !== null) await completeTaskInTx(deps, tx, stage, task, completion, 'RunTaskHandler', scope);
+    if (completion !== null) await completeTaskInTx(deps, tx, stage, task, completion, 'RunTaskHandler', fused);
     tx.updateStage(stage, WorkflowStatus.RUNNING);
     await deps.store.commit(tx);
   });

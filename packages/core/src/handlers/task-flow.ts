@@ -8,7 +8,7 @@ import type { TaskExecution } from '../model/task-execution.js';
 import type { Transaction } from '../store/transaction.js';
 import { isSkippableTask } from '../task/task.js';
 import { type HandlerDeps, recordEvent } from './deps.js';
-import { completeStageInTx, type FuseScope } from './fused.js';
+import { completeStageInTx, type FusedReads } from './fused.js';
 
 /** NOT_STARTED -> RUNNING and queue its RunTask (or its skip, for a disabled SkippableTask, Q3). */
 export async function startTaskInTx(deps: HandlerDeps, tx: Transaction, stage: StageExecution, task: TaskExecution, handler: string): Promise<void> {
@@ -46,7 +46,7 @@ export async function completeTaskInTx(
   task: TaskExecution,
   status: WorkflowStatus,
   handler: string,
-  fuse?: FuseScope,
+  fused?: FusedReads,
 ): Promise<void> {
   task.status = status;
   task.endTime = deps.clock.now();
@@ -68,5 +68,5 @@ export async function completeTaskInTx(
   if (status === WorkflowStatus.REDIRECT) return;
   const next = stage.nextTask(task);
   if (next) await startTaskInTx(deps, tx, stage, next, handler);
-  else if (!fuse || !(await completeStageInTx(deps, tx, stage, fuse))) tx.push(Messages.completeStage(stage.executionId, stage.id));
+  else if (!fused || !(await completeStageInTx(deps, tx, stage, fused))) tx.push(Messages.completeStage(stage.executionId, stage.id));
 }
