@@ -10,6 +10,7 @@ import type { RetryableTask } from '../task/task.js';
 import { TaskResult } from '../task/task-result.js';
 import type { BackendFactory } from './backend.js';
 import { createHarness, type Harness, S, stageOf } from './harness.js';
+import { until } from './suite-patterns-support.js';
 
 const wf = (stages: ReturnType<typeof S>[], context: Record<string, unknown> = {}) => Workflow.create({ application: 'conformance', name: 'scenario', stages, context });
 const S_ = WorkflowStatus;
@@ -25,15 +26,8 @@ export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> 
   });
 }
 
-/** Polls `check` until it returns true (bounded). */
-export async function eventually(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (performance.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error('condition not reached in time');
-}
+/** Polls `check` until it returns true (bounded); the same helper as the pattern suites' `until`. */
+export const eventually = until;
 
 export function controlScenarios(factory: BackendFactory): void {
   const withHarness = (fn: (h: Harness) => Promise<void>, options?: Parameters<typeof createHarness>[1]) => async () => {
@@ -329,7 +323,11 @@ export function controlScenarios(factory: BackendFactory): void {
           h.processor.start();
           await eventually(async () => started);
           await h.orchestrator.cancel(w, 'tester', 'unit test cancel');
-          await eventually(async () => (await h.store.retrieveWorkflowOnly(w.id)).status === S_.CANCELED);
+          // The workflow's end and the cancellation of stage 2 are separate messages in either order.
+          await eventually(async () => {
+            const r = await h.store.retrieve(w.id);
+            return r.status === S_.CANCELED && stageOf(r, '2').status === S_.CANCELED;
+          });
           const result = await h.store.retrieve(w.id);
           expect(result.isCanceled).toBe(true);
           expect(result.canceledBy).toBe('tester');
