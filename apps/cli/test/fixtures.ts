@@ -1,6 +1,44 @@
 // Seeds a database with a running, a succeeded and a failed workflow by really running them
 // (tasks: `ok` succeeds with outputs, `boom` fails, `wait` polls forever).
+import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { Orchestrator, QueueProcessor, type Queue, type RetryableTask, StageExecution, TaskExecution, TaskRegistry, TaskResult, Workflow, type WorkflowStore } from '../../../packages/core/src/index.js';
+import { createPostgresBackend, migrate } from '../../../packages/store-postgres/src/index.js';
+import { openSqliteBackend } from '../../../packages/store-sqlite/src/index.js';
+
+/** A database the CLI is pointed at (by URL), which the test also opens directly. */
+export interface Target {
+  url: string;
+  open(): { store: WorkflowStore; queue: Queue; close(): Promise<void> };
+  cleanup(): Promise<void>;
+}
+
+/** A SQLite file in `dir`. */
+export function sqliteTarget(dir: string): Target {
+  const url = `sqlite:///${join(dir, 'app.db')}`;
+  return { url, open: () => openSqliteBackend(url), cleanup: async () => {} };
+}
+
+/** A fresh, migrated schema (named `<prefix>_<random>`) of the PostgreSQL database at `pgUrl`, dropped by `cleanup`. */
+export async function pgTarget(pgUrl: string, prefix: string): Promise<Target> {
+  const schema = `${prefix}_${randomBytes(5).toString('hex')}`;
+  const u = new URL(pgUrl);
+  u.searchParams.set('schema', schema);
+  const url = u.toString();
+  await migrate(url, { schema });
+  return {
+    url,
+    open: () => createPostgresBackend(url, { schema }),
+    cleanup: async () => {
+      const pg = createRequire(new URL('../../../packages/store-postgres/package.json', import.meta.url))('pg');
+      const client = new pg.Client({ connectionString: pgUrl });
+      await client.connect();
+      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await client.end();
+    },
+  };
+}
 
 class WaitTask implements RetryableTask {
   getTimeout(): number {

@@ -2,17 +2,12 @@
 // STABILIZE_TEST_PG_URL is set, a fresh PostgreSQL schema. The database is seeded by really running
 // a succeeded, a failed and a still-running workflow.
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Queue, WorkflowStore } from '../../../packages/core/src/index.js';
-import { createPostgresBackend, migrate } from '../../../packages/store-postgres/src/index.js';
-import { openSqliteBackend } from '../../../packages/store-sqlite/src/index.js';
-import { drain, type Seeded, seed } from './fixtures.js';
+import { drain, pgTarget, type Seeded, seed, sqliteTarget, type Target } from './fixtures.js';
 
 const BIN = fileURLToPath(new URL('../bin/stabilize.js', import.meta.url));
 const PG_URL = process.env.STABILIZE_TEST_PG_URL ?? '';
@@ -47,46 +42,9 @@ function stabilize(args: string[], cwd = tmp()): Promise<Result> {
   });
 }
 
-interface Target {
-  url: string;
-  open(): { store: WorkflowStore; queue: Queue; close(): Promise<void> };
-  cleanup(): Promise<void>;
-}
-
-function sqliteTarget(): Target {
-  const url = `sqlite:///${join(tmp(), 'app.db')}`;
-  return { url, open: () => openSqliteBackend(url), cleanup: async () => {} };
-}
-
-async function pgTarget(): Promise<Target> {
-  const schema = `cli_${randomBytes(5).toString('hex')}`;
-  const u = new URL(PG_URL);
-  u.searchParams.set('schema', schema);
-  const url = u.toString();
-  await migrate(url, { schema });
-  return {
-    url,
-    open: () => {
-      const b = createPostgresBackend(url, { schema });
-      const close = async () => {
-        await b.queue.close();
-        await b.store.close();
-      };
-      return { ...b, close };
-    },
-    cleanup: async () => {
-      const pg = createRequire(new URL('../../../packages/store-postgres/package.json', import.meta.url))('pg');
-      const client = new pg.Client({ connectionString: PG_URL });
-      await client.connect();
-      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      await client.end();
-    },
-  };
-}
-
 const backends: Array<[string, () => Promise<Target>, boolean]> = [
-  ['SQLite', async () => sqliteTarget(), false],
-  ['PostgreSQL', pgTarget, !PG_URL],
+  ['SQLite', async () => sqliteTarget(tmp()), false],
+  ['PostgreSQL', () => pgTarget(PG_URL, 'cli'), !PG_URL],
 ];
 
 for (const [label, makeTarget, skip] of backends) {
